@@ -1,0 +1,30 @@
+//! Hearth's wire protocol, shared by the server, the headless client and (by document) the web
+//! client. `docs/protocol.md` is the human-readable form of this crate; change both together.
+
+mod codec;
+mod error;
+mod ids;
+mod messages;
+
+pub use codec::{DecodeError, decode_client, decode_server, encode};
+pub use error::ErrorCode;
+pub use ids::{ParticipantId, SessionId, TrackId};
+pub use messages::{
+    ClientMessage, IceCandidate, MediaKind, ParticipantInfo, PcTarget, Role, ServerMessage,
+    SessionInfo, TrackInfo,
+};
+
+/// Version of the signaling protocol. A client announces the version it speaks in `join`; the
+/// server refuses any other with [`ErrorCode::UnsupportedVersion`], so old tabs fail loudly
+/// instead of misbehaving after an upgrade.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest signaling message accepted, in bytes. An SDP offer from a browser with a dozen
+/// tracks is ~15 KiB; anything past this is a bug or an attack.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Longest display name, in characters (not bytes), after trimming.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// Longest session title, in characters, after trimming.
+pub const MAX_TITLE_CHARS: usize = 120;
