@@ -1,0 +1,12 @@
+//! The parts of Hearth that decide rather than do: who is in a room, what a subscriber's next
+//! packet looks like, whether a keyframe request goes upstream. Nothing here touches a socket, a
+//! task or the clock: time comes in as an `Instant` argument, so every decision is a plain
+//! function with plain unit tests.
+
+pub mod forwarder;
+pub mod keyframe;
+pub mod room;
+
+pub use forwarder::{Decision, Forwarder, PacketMeta, Rewrite};
+pub use keyframe::{KeyframeThrottle, is_keyframe};
+pub use room::{JoinError, Room};
