@@ -1,0 +1,208 @@
+//! A published track and its fan-out to subscribers.
+//!
+//! The publisher's reader task hands every packet to [`PublishedTrack::forward`], which offers
+//! it to each subscriber's bounded queue without waiting: a subscriber whose queue is full loses
+//! the packet (and is told, through its gap flag, to restart video at the next keyframe). The
+//! publisher and the other subscribers never wait for a slow one.
+
+use crate::stats::MediaStats;
+use hearth_core::KeyframeThrottle;
+use hearth_proto::{MediaKind, ParticipantId, TrackId, TrackInfo};
+use rtc::rtp;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// At most one keyframe request per this interval reaches a publisher, however many subscribers
+/// ask.
+pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+
+/// One subscriber's end of the fan-out.
+struct Sink {
+    id: u64,
+    tx: mpsc::Sender<Arc<rtp::Packet>>,
+    /// Set when a packet for this subscriber was dropped; its writer then restarts video at a
+    /// keyframe.
+    gap: Arc<AtomicBool>,
+}
+
+/// A track a participant publishes, shared by the publisher's reader task and every subscriber.
+pub struct PublishedTrack {
+    info: TrackInfo,
+    /// Subscribers' queues. A std mutex: held only to iterate and `try_send`, never across an
+    /// await.
+    sinks: Mutex<Vec<Sink>>,
+    next_sink_id: AtomicU64,
+    /// Wakes the publisher's keyframe task; capacity 1, so a burst of requests coalesces.
+    keyframe_tx: mpsc::Sender<()>,
+    ended: AtomicBool,
+    stats: Arc<MediaStats>,
+}
+
+/// The receiving side of a subscription, returned by [`PublishedTrack::attach`].
+pub(crate) struct Subscription {
+    pub id: u64,
+    pub rx: mpsc::Receiver<Arc<rtp::Packet>>,
+    pub gap: Arc<AtomicBool>,
+}
+
+impl PublishedTrack {
+    pub(crate) fn new(
+        info: TrackInfo,
+        stats: Arc<MediaStats>,
+    ) -> (Arc<Self>, mpsc::Receiver<()>) {
+        let (keyframe_tx, keyframe_rx) = mpsc::channel(1);
+        let track = Arc::new(Self {
+            info,
+            sinks: Mutex::new(Vec::new()),
+            next_sink_id: AtomicU64::new(1),
+            keyframe_tx,
+            ended: AtomicBool::new(false),
+            stats,
+        });
+        (track, keyframe_rx)
+    }
+
+    /// What subscribers are told about this track.
+    pub fn info(&self) -> &TrackInfo {
+        &self.info
+    }
+
+    /// The track's id.
+    pub fn id(&self) -> &TrackId {
+        &self.info.id
+    }
+
+    /// Who publishes it.
+    pub fn participant_id(&self) -> &ParticipantId {
+        &self.info.participant_id
+    }
+
+    /// Audio or video.
+    pub fn kind(&self) -> MediaKind {
+        self.info.kind
+    }
+
+    /// Whether the publisher stopped sending it for good.
+    pub fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
+    }
+
+    /// How many subscribers are attached.
+    pub fn subscriber_count(&self) -> usize {
+        self.lock_sinks().len()
+    }
+
+    fn lock_sinks(&self) -> std::sync::MutexGuard<'_, Vec<Sink>> {
+        // A panic while holding this lock can only come from a bug in this file; the list is
+        // still consistent (push/retain are atomic with respect to it), so keep going.
+        self.sinks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Offers a packet to every subscriber without waiting.
+    pub(crate) fn forward(&self, packet: rtp::Packet) {
+        let packet = Arc::new(packet);
+        let sinks = self.lock_sinks();
+        for sink in sinks.iter() {
+            match sink.tx.try_send(Arc::clone(&packet)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    sink.gap.store(true, Ordering::Relaxed);
+                    MediaStats::incr(&self.stats.dropped_overflow);
+                }
+                // The subscriber is going away; detach will remove it.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+    }
+
+    /// Adds a subscriber with a queue of `capacity` packets.
+    pub(crate) fn attach(&self, capacity: usize) -> Subscription {
+        let (tx, rx) = mpsc::channel(capacity);
+        let gap = Arc::new(AtomicBool::new(false));
+        let id = self.next_sink_id.fetch_add(1, Ordering::Relaxed);
+        self.lock_sinks().push(Sink {
+            id,
+            tx,
+            gap: Arc::clone(&gap),
+        });
+        Subscription { id, rx, gap }
+    }
+
+    /// Removes a subscriber.
+    pub(crate) fn detach(&self, id: u64) {
+        self.lock_sinks().retain(|s| s.id != id);
+    }
+
+    /// Asks the publisher for a keyframe. Coalesced here and throttled in the publisher's
+    /// keyframe task.
+    pub fn request_keyframe(&self) {
+        if self.info.kind != MediaKind::Video || self.is_ended() {
+            return;
+        }
+        if self.keyframe_tx.try_send(()).is_err() {
+            MediaStats::incr(&self.stats.keyframe_requests_throttled);
+        }
+    }
+
+    /// Marks the track ended and drops every subscriber queue, which ends their writer tasks.
+    pub(crate) fn end(&self) {
+        self.ended.store(true, Ordering::Relaxed);
+        self.lock_sinks().clear();
+    }
+}
+
+impl std::fmt::Debug for PublishedTrack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishedTrack")
+            .field("info", &self.info)
+            .field("ended", &self.is_ended())
+            .finish()
+    }
+}
+
+/// Runs a publisher track's keyframe requests through a [`KeyframeThrottle`], calling `send`
+/// for each one that goes upstream. Ends when the track is dropped.
+pub(crate) async fn run_keyframe_requests<F, Fut>(
+    mut requests: mpsc::Receiver<()>,
+    stats: Arc<MediaStats>,
+    mut send: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut throttle = KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL);
+    loop {
+        let deadline = throttle.deadline();
+        let due = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            request = requests.recv() => {
+                if request.is_none() {
+                    return;
+                }
+                if throttle.request(std::time::Instant::now()) {
+                    if !send().await {
+                        return;
+                    }
+                    MediaStats::incr(&stats.keyframe_requests_sent);
+                } else {
+                    MediaStats::incr(&stats.keyframe_requests_throttled);
+                }
+            }
+            () = due => {
+                if throttle.poll(std::time::Instant::now()) {
+                    if !send().await {
+                        return;
+                    }
+                    MediaStats::incr(&stats.keyframe_requests_sent);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! The webrtc-rs adapter. Peer connections, the task that reads a publisher's track, the task
+//! that writes each subscriber's copy. Decisions (what to forward, how to renumber, when to ask
+//! for a keyframe) come from `hearth-core`; this crate only moves packets and SDP.
+//!
+//! Each participant has two connections (see `docs/protocol.md`): a [`Publisher`] that answers
+//! the client's offers and yields [`PublishedTrack`]s, and a [`Subscriber`] that makes offers
+//! carrying one [`DownTrack`] per forwarded track.
+
+mod codecs;
+mod config;
+mod error;
+mod fanout;
+mod interceptor;
+mod peer;
+mod publisher;
+mod stats;
+mod subscriber;
+
+pub use config::{MediaConfig, PortRange};
+pub use error::MediaError;
+pub use fanout::PublishedTrack;
+pub use peer::{MediaEvent, PeerFactory};
+pub use publisher::Publisher;
+pub use stats::MediaStats;
+pub use subscriber::{DownTrack, Subscriber};

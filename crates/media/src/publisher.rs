@@ -1,0 +1,187 @@
+//! The publish connection: the client offers, Hearth answers, and each incoming track becomes a
+//! [`PublishedTrack`] that subscribers attach to.
+
+use crate::error::MediaError;
+use crate::fanout::{PublishedTrack, run_keyframe_requests};
+use crate::peer::{HandlerContext, MediaEvent, PeerFactory, TrackSink};
+use crate::stats::MediaStats;
+use hearth_proto::{IceCandidate, MediaKind, ParticipantId, PcTarget, TrackId, TrackInfo};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::transport::RTCIceCandidateInit;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::PeerConnection;
+
+/// A participant's publish connection.
+pub struct Publisher {
+    pc: Arc<dyn PeerConnection>,
+    connected: watch::Receiver<bool>,
+}
+
+struct PublishSink {
+    participant_id: ParticipantId,
+    events: mpsc::Sender<MediaEvent>,
+    stats: Arc<MediaStats>,
+}
+
+#[async_trait::async_trait]
+impl TrackSink for PublishSink {
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let Some(ssrc) = track.ssrcs().await.first().copied() else {
+            tracing::warn!(participant_id = %self.participant_id, "remote track without SSRC");
+            return;
+        };
+        let Some(codec) = track.codec(ssrc).await else {
+            tracing::warn!(participant_id = %self.participant_id, ssrc, "remote track without codec");
+            return;
+        };
+        let kind = match track.kind().await {
+            RtpCodecKind::Audio => MediaKind::Audio,
+            RtpCodecKind::Video => MediaKind::Video,
+            other => {
+                tracing::warn!(participant_id = %self.participant_id, ?other, "unsupported track kind");
+                return;
+            }
+        };
+        let info = TrackInfo {
+            id: TrackId::random(),
+            participant_id: self.participant_id.clone(),
+            kind,
+            codec: codec.mime_type.clone(),
+        };
+        tracing::info!(
+            participant_id = %self.participant_id, track_id = %info.id, codec = %info.codec, ssrc,
+            "track published"
+        );
+        let (published, keyframe_rx) = PublishedTrack::new(info, Arc::clone(&self.stats));
+
+        // Keyframe requests from subscribers, throttled, become PLIs to this publisher.
+        let pli_track = Arc::clone(&track);
+        tokio::spawn(run_keyframe_requests(keyframe_rx, Arc::clone(&self.stats), move || {
+            let track = Arc::clone(&pli_track);
+            async move {
+                track
+                    .write_rtcp(vec![Box::new(PictureLossIndication {
+                        sender_ssrc: 0,
+                        media_ssrc: ssrc,
+                    })])
+                    .await
+                    .is_ok()
+            }
+        }));
+
+        // The reader: one task per published track, the only place a packet enters the SFU.
+        let reader_track = Arc::clone(&published);
+        let events = self.events.clone();
+        let stats = Arc::clone(&self.stats);
+        tokio::spawn(async move {
+            while let Some(event) = track.poll().await {
+                match event {
+                    TrackRemoteEvent::OnRtpPacket(packet) => {
+                        MediaStats::incr(&stats.packets_in);
+                        MediaStats::add(&stats.bytes_in, packet.payload.len() as u64);
+                        reader_track.forward(packet);
+                    }
+                    TrackRemoteEvent::OnEnded | TrackRemoteEvent::OnError => break,
+                    _ => {}
+                }
+            }
+            reader_track.end();
+            tracing::debug!(track_id = %reader_track.id(), "track ended");
+            // The owner may be gone already (participant left); then nobody needs to know.
+            let _ = events.send(MediaEvent::TrackEnded(reader_track.id().clone())).await;
+        });
+
+        if self
+            .events
+            .send(MediaEvent::TrackPublished(published))
+            .await
+            .is_err()
+        {
+            tracing::debug!(participant_id = %self.participant_id, "track arrived after leave");
+        }
+    }
+}
+
+impl Publisher {
+    /// Creates the publish connection for `participant_id`; its events go to `events`.
+    pub async fn new(
+        factory: &PeerFactory,
+        participant_id: ParticipantId,
+        events: mpsc::Sender<MediaEvent>,
+    ) -> Result<Self, MediaError> {
+        let (connected_tx, connected) = watch::channel(false);
+        let ctx = HandlerContext {
+            target: PcTarget::Publish,
+            events: events.clone(),
+            public_ip: factory.public_ip(),
+            connected: connected_tx,
+            on_track: Some(Arc::new(PublishSink {
+                participant_id,
+                events,
+                stats: factory.stats_handle(),
+            })),
+        };
+        let pc = factory.build(ctx).await?;
+        Ok(Self { pc, connected })
+    }
+
+    /// Applies the client's offer and returns Hearth's answer.
+    pub async fn handle_offer(&self, sdp: String) -> Result<String, MediaError> {
+        let offer =
+            RTCSessionDescription::offer(sdp).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
+        self.pc
+            .set_remote_description(offer)
+            .await
+            .map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
+        let answer = self
+            .pc
+            .create_answer(None)
+            .await
+            .map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
+        let sdp = answer.sdp.clone();
+        self.pc
+            .set_local_description(answer)
+            .await
+            .map_err(|e| MediaError::Webrtc(e.to_string()))?;
+        Ok(sdp)
+    }
+
+    /// Adds a candidate trickled by the client.
+    pub async fn add_candidate(&self, candidate: IceCandidate) -> Result<(), MediaError> {
+        add_candidate(self.pc.as_ref(), candidate).await
+    }
+
+    /// Whether media can flow.
+    pub fn is_connected(&self) -> bool {
+        *self.connected.borrow()
+    }
+
+    /// Closes the connection; its tracks end.
+    pub async fn close(&self) {
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!(error = %e, "closing publish connection");
+        }
+    }
+}
+
+pub(crate) async fn add_candidate(
+    pc: &dyn PeerConnection,
+    candidate: IceCandidate,
+) -> Result<(), MediaError> {
+    if candidate.candidate.is_empty() {
+        return Ok(()); // end-of-candidates
+    }
+    pc.add_ice_candidate(RTCIceCandidateInit {
+        candidate: candidate.candidate,
+        sdp_mid: candidate.sdp_mid,
+        sdp_mline_index: candidate.sdp_mline_index,
+        username_fragment: candidate.username_fragment,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| MediaError::InvalidCandidate(e.to_string()))
+}

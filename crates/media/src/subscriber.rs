@@ -1,0 +1,319 @@
+//! The subscribe connection: Hearth offers, the client answers. Each forwarded track is a
+//! [`DownTrack`]: its own outgoing track, SSRC and writer task, fed from a bounded queue.
+
+use crate::codecs;
+use crate::error::MediaError;
+use crate::fanout::{PublishedTrack, Subscription};
+use crate::interceptor::is_keyframe_request;
+use crate::peer::{HandlerContext, MediaEvent, PeerFactory, random_ssrc};
+use crate::publisher::add_candidate;
+use crate::stats::MediaStats;
+use hearth_core::{Decision, Forwarder, PacketMeta, is_keyframe};
+use hearth_proto::{IceCandidate, MediaKind, PcTarget, TrackId};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::peer_connection::PeerConnection;
+use webrtc::rtp_transceiver::RtpSender;
+
+/// Queue length per subscriber for video: about half a second at 1.5 Mbit/s. Longer queues only
+/// add delay; shorter ones drop on ordinary bursts (a keyframe is 20-40 packets at once).
+const VIDEO_QUEUE: usize = 128;
+/// Queue length per subscriber for audio: 50 packets a second, so about a second.
+const AUDIO_QUEUE: usize = 48;
+
+/// One forwarded track on one subscriber's connection.
+pub struct DownTrack {
+    published: Arc<PublishedTrack>,
+    sender: Arc<dyn RtpSender>,
+    sink_id: u64,
+    writer: JoinHandle<()>,
+    feedback: JoinHandle<()>,
+}
+
+impl DownTrack {
+    /// The published track this forwards.
+    pub fn published(&self) -> &Arc<PublishedTrack> {
+        &self.published
+    }
+
+    fn stop(&self) {
+        self.writer.abort();
+        self.feedback.abort();
+        self.published.detach(self.sink_id);
+    }
+}
+
+impl Drop for DownTrack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A participant's subscribe connection.
+pub struct Subscriber {
+    pc: Arc<dyn PeerConnection>,
+    connected: watch::Receiver<bool>,
+    tracks: HashMap<TrackId, DownTrack>,
+    stats: Arc<MediaStats>,
+}
+
+impl Subscriber {
+    /// Creates the subscribe connection; its events go to `events`.
+    pub async fn new(
+        factory: &PeerFactory,
+        events: mpsc::Sender<MediaEvent>,
+    ) -> Result<Self, MediaError> {
+        let (connected_tx, connected) = watch::channel(false);
+        let ctx = HandlerContext {
+            target: PcTarget::Subscribe,
+            events,
+            public_ip: factory.public_ip(),
+            connected: connected_tx,
+            on_track: None,
+        };
+        let pc = factory.build(ctx).await?;
+        Ok(Self {
+            pc,
+            connected,
+            tracks: HashMap::new(),
+            stats: factory.stats_handle(),
+        })
+    }
+
+    /// Whether this subscriber already receives `id`.
+    pub fn has_track(&self, id: &TrackId) -> bool {
+        self.tracks.contains_key(id)
+    }
+
+    /// How many tracks this subscriber receives.
+    pub fn track_count(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// Starts forwarding `published` to this subscriber. Takes effect for the client after the
+    /// next offer/answer.
+    pub async fn add_track(&mut self, published: Arc<PublishedTrack>) -> Result<(), MediaError> {
+        if published.is_ended() || self.tracks.contains_key(published.id()) {
+            return Ok(());
+        }
+        let info = published.info().clone();
+        let (codec, payload_type) = codecs::codec_for(&info.codec)
+            .ok_or_else(|| MediaError::Webrtc(format!("codec {} not forwardable", info.codec)))?;
+        let ssrc = random_ssrc();
+        let kind = match info.kind {
+            MediaKind::Audio => RtpCodecKind::Audio,
+            MediaKind::Video => RtpCodecKind::Video,
+        };
+        // msid = <participant id> <track id>: the browser's ontrack sees them as stream and track
+        // ids, which is how the page knows whose tile a track belongs to.
+        let track = MediaStreamTrack::new(
+            info.participant_id.to_string(),
+            info.id.to_string(),
+            format!("{}-{}", info.participant_id, info.id),
+            kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                // Without the codec here the sender reports and NACK responder never attach.
+                codec: codec.clone(),
+                ..Default::default()
+            }],
+        );
+        let local = Arc::new(TrackLocalStaticRTP::new(track));
+        let sender = self
+            .pc
+            .add_track(Arc::clone(&local) as Arc<dyn TrackLocal>)
+            .await
+            .map_err(|e| MediaError::Webrtc(e.to_string()))?;
+
+        let capacity = match info.kind {
+            MediaKind::Audio => AUDIO_QUEUE,
+            MediaKind::Video => VIDEO_QUEUE,
+        };
+        let subscription = published.attach(capacity);
+        let sink_id = subscription.id;
+        let writer = tokio::spawn(write_loop(WriteLoop {
+            local: Arc::clone(&local),
+            subscription,
+            published: Arc::clone(&published),
+            ssrc,
+            payload_type,
+            mime: codec.mime_type.clone(),
+            connected: self.connected.clone(),
+            stats: Arc::clone(&self.stats),
+        }));
+        let feedback = tokio::spawn(feedback_loop(local, Arc::clone(&published), Arc::clone(&self.stats)));
+        self.tracks.insert(
+            info.id.clone(),
+            DownTrack {
+                published,
+                sender,
+                sink_id,
+                writer,
+                feedback,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops forwarding `id`. Takes effect for the client after the next offer/answer. Returns
+    /// whether the track was being forwarded.
+    pub async fn remove_track(&mut self, id: &TrackId) -> bool {
+        let Some(down) = self.tracks.remove(id) else {
+            return false;
+        };
+        // Stop the tasks first: the feedback task may hold the track's event lock, which unbinding
+        // needs.
+        down.stop();
+        if let Err(e) = self.pc.remove_track(&down.sender).await {
+            tracing::debug!(track_id = %id, error = %e, "remove_track");
+        }
+        true
+    }
+
+    /// Creates an offer reflecting the current set of tracks, applies it locally and returns its
+    /// SDP.
+    pub async fn create_offer(&self) -> Result<String, MediaError> {
+        let offer = self
+            .pc
+            .create_offer(None)
+            .await
+            .map_err(|e| MediaError::Webrtc(e.to_string()))?;
+        let sdp = offer.sdp.clone();
+        self.pc
+            .set_local_description(offer)
+            .await
+            .map_err(|e| MediaError::Webrtc(e.to_string()))?;
+        Ok(sdp)
+    }
+
+    /// Applies the client's answer to the last offer.
+    pub async fn handle_answer(&self, sdp: String) -> Result<(), MediaError> {
+        let answer =
+            RTCSessionDescription::answer(sdp).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
+        self.pc
+            .set_remote_description(answer)
+            .await
+            .map_err(|e| MediaError::InvalidSdp(e.to_string()))
+    }
+
+    /// Adds a candidate trickled by the client.
+    pub async fn add_candidate(&self, candidate: IceCandidate) -> Result<(), MediaError> {
+        add_candidate(self.pc.as_ref(), candidate).await
+    }
+
+    /// Whether media can flow.
+    pub fn is_connected(&self) -> bool {
+        *self.connected.borrow()
+    }
+
+    /// Stops every down track and closes the connection.
+    pub async fn close(&mut self) {
+        for (_, down) in self.tracks.drain() {
+            down.stop();
+        }
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!(error = %e, "closing subscribe connection");
+        }
+    }
+}
+
+struct WriteLoop {
+    local: Arc<TrackLocalStaticRTP>,
+    subscription: Subscription,
+    published: Arc<PublishedTrack>,
+    ssrc: u32,
+    payload_type: u8,
+    mime: String,
+    connected: watch::Receiver<bool>,
+    stats: Arc<MediaStats>,
+}
+
+/// Drains one subscriber's queue for one track: decide, renumber, write.
+async fn write_loop(mut w: WriteLoop) {
+    let video = w.published.kind() == MediaKind::Video;
+    let mut forwarder = Forwarder::new(video);
+    while let Some(packet) = w.subscription.rx.recv().await {
+        if w.subscription.gap.swap(false, Ordering::Relaxed) {
+            forwarder.on_gap();
+        }
+        // Until DTLS is up, writes are silently dropped by webrtc-rs; treat that time as a gap so
+        // video starts on a keyframe once the subscriber can actually receive it.
+        if !*w.connected.borrow() {
+            forwarder.on_gap();
+            continue;
+        }
+        let meta = PacketMeta {
+            seq: packet.header.sequence_number,
+            timestamp: packet.header.timestamp,
+            keyframe: video && is_keyframe(&w.mime, &packet.payload),
+        };
+        match forwarder.on_packet(meta) {
+            Decision::Forward(rewrite) => {
+                // A fresh header: the publisher's extensions carry its connection's ids, which
+                // mean nothing (or something else) on this one.
+                let out = rtp::Packet {
+                    header: rtp::header::Header {
+                        version: 2,
+                        marker: packet.header.marker,
+                        payload_type: w.payload_type,
+                        sequence_number: rewrite.seq,
+                        timestamp: rewrite.timestamp,
+                        ssrc: w.ssrc,
+                        ..Default::default()
+                    },
+                    payload: packet.payload.clone(),
+                };
+                let bytes = out.payload.len() as u64;
+                if w.local.write_rtp(out).await.is_err() {
+                    // Not bound yet (answer not applied) or closing.
+                    forwarder.on_gap();
+                } else {
+                    MediaStats::incr(&w.stats.packets_out);
+                    MediaStats::add(&w.stats.bytes_out, bytes);
+                }
+            }
+            Decision::Drop { request_keyframe } => {
+                MediaStats::incr(&w.stats.dropped_waiting_keyframe);
+                if request_keyframe {
+                    w.published.request_keyframe();
+                }
+            }
+        }
+    }
+}
+
+/// Relays the subscriber's keyframe requests for this track to its publisher.
+async fn feedback_loop(
+    local: Arc<TrackLocalStaticRTP>,
+    published: Arc<PublishedTrack>,
+    stats: Arc<MediaStats>,
+) {
+    loop {
+        match local.poll().await {
+            Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
+                if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                    MediaStats::incr(&stats.keyframe_requests_from_subscribers);
+                    published.request_keyframe();
+                }
+            }
+            Some(_) => {}
+            // Not bound yet: negotiation is still under way. Look again shortly.
+            None => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
