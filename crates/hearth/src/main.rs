@@ -1,0 +1,104 @@
+//! The `hearth` binary: parse configuration, set up logging, serve until Ctrl-C or SIGTERM.
+
+use anyhow::Context;
+use clap::Parser;
+use hearth_media::{MediaConfig, PortRange};
+use hearth_server::ServerConfig;
+use std::net::{IpAddr, SocketAddr};
+use tokio::net::TcpListener;
+
+/// Hearth: live video gatherings on a server you own.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Address for HTTP and WebSocket.
+    #[arg(long, env = "HEARTH_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+
+    /// Base URL used in host and invite links (e.g. https://hearth.example.org). Default: the
+    /// address the browser used to reach the server.
+    #[arg(long, env = "HEARTH_PUBLIC_URL")]
+    public_url: Option<String>,
+
+    /// IP address media (UDP) sockets bind to. 0.0.0.0 binds every non-loopback interface.
+    #[arg(long, env = "HEARTH_RTC_IP", default_value = "0.0.0.0")]
+    rtc_ip: IpAddr,
+
+    /// IP address advertised to browsers in ICE candidates, when it differs from the bound one
+    /// (Docker port mapping, 1:1 NAT).
+    #[arg(long, env = "HEARTH_PUBLIC_IP")]
+    public_ip: Option<IpAddr>,
+
+    /// UDP port range for media, e.g. 40000-40199 (two ports per participant). Default: any
+    /// free port.
+    #[arg(long, env = "HEARTH_UDP_PORTS")]
+    udp_ports: Option<PortRange>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,webrtc=warn,rtc=warn".into()),
+        )
+        .init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(serve(cli))
+}
+
+async fn serve(cli: Cli) -> anyhow::Result<()> {
+    let config = ServerConfig {
+        public_url: cli.public_url,
+        media: MediaConfig {
+            bind_ip: cli.rtc_ip,
+            public_ip: cli.public_ip,
+            ports: cli.udp_ports,
+        },
+        ..ServerConfig::default()
+    };
+    let listener = TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("binding {}", cli.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%addr, media = ?config.media, "hearth started");
+    // Tests and scripts wait for this exact line on stdout.
+    println!("listening on http://{addr}");
+    hearth_server::run(listener, config, shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("hearth stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop` and systemd send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
