@@ -19,6 +19,7 @@ use webrtc::peer_connection::PeerConnection;
 pub struct Publisher {
     pc: Arc<dyn PeerConnection>,
     connected: watch::Receiver<bool>,
+    early: EarlyCandidates,
 }
 
 struct PublishSink {
@@ -126,7 +127,11 @@ impl Publisher {
             })),
         };
         let pc = factory.build(ctx).await?;
-        Ok(Self { pc, connected })
+        Ok(Self {
+            pc,
+            connected,
+            early: EarlyCandidates::default(),
+        })
     }
 
     /// Applies the client's offer and returns Hearth's answer.
@@ -147,12 +152,13 @@ impl Publisher {
             .set_local_description(answer)
             .await
             .map_err(|e| MediaError::Webrtc(e.to_string()))?;
+        self.early.flush(self.pc.as_ref()).await;
         Ok(sdp)
     }
 
-    /// Adds a candidate trickled by the client.
+    /// Adds a candidate trickled by the client (held until the offer arrives, if it is early).
     pub async fn add_candidate(&self, candidate: IceCandidate) -> Result<(), MediaError> {
-        add_candidate(self.pc.as_ref(), candidate).await
+        self.early.add(self.pc.as_ref(), candidate).await
     }
 
     /// Whether media can flow.
@@ -164,6 +170,54 @@ impl Publisher {
     pub async fn close(&self) {
         if let Err(e) = self.pc.close().await {
             tracing::debug!(error = %e, "closing publish connection");
+        }
+    }
+}
+
+/// Most candidates held for a connection whose remote description is not set yet. A browser
+/// gathers a handful per interface; more than this before an offer is abuse.
+const MAX_EARLY_CANDIDATES: usize = 32;
+
+/// Candidates that arrived before the remote description they belong to. Browsers may send
+/// their first candidates before (or racing with) the offer or answer; refusing them would
+/// make connection setup depend on message timing.
+#[derive(Default)]
+pub(crate) struct EarlyCandidates {
+    held: std::sync::Mutex<Vec<IceCandidate>>,
+}
+
+impl EarlyCandidates {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<IceCandidate>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies `candidate` now, or holds it until [`Self::flush`] if `pc` has no remote
+    /// description yet.
+    pub(crate) async fn add(
+        &self,
+        pc: &dyn PeerConnection,
+        candidate: IceCandidate,
+    ) -> Result<(), MediaError> {
+        if pc.remote_description().await.is_none() {
+            let mut held = self.lock();
+            if held.len() >= MAX_EARLY_CANDIDATES {
+                return Err(MediaError::InvalidCandidate(format!(
+                    "more than {MAX_EARLY_CANDIDATES} candidates before the session description"
+                )));
+            }
+            held.push(candidate);
+            return Ok(());
+        }
+        add_candidate(pc, candidate).await
+    }
+
+    /// Applies every held candidate; call after setting the remote description.
+    pub(crate) async fn flush(&self, pc: &dyn PeerConnection) {
+        let held = std::mem::take(&mut *self.lock());
+        for candidate in held {
+            if let Err(e) = add_candidate(pc, candidate).await {
+                tracing::debug!(error = %e, "early candidate refused");
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::error::MediaError;
 use crate::fanout::{PublishedTrack, Subscription};
 use crate::interceptor::is_keyframe_request;
 use crate::peer::{HandlerContext, MediaEvent, PeerFactory, random_ssrc};
-use crate::publisher::add_candidate;
+use crate::publisher::EarlyCandidates;
 use crate::stats::MediaStats;
 use hearth_core::{Decision, Forwarder, PacketMeta, is_keyframe};
 use hearth_proto::{IceCandidate, MediaKind, PcTarget, TrackId};
@@ -67,6 +67,7 @@ pub struct Subscriber {
     connected: watch::Receiver<bool>,
     tracks: HashMap<TrackId, DownTrack>,
     stats: Arc<MediaStats>,
+    early: EarlyCandidates,
 }
 
 impl Subscriber {
@@ -89,6 +90,7 @@ impl Subscriber {
             connected,
             tracks: HashMap::new(),
             stats: factory.stats_handle(),
+            early: EarlyCandidates::default(),
         })
     }
 
@@ -208,12 +210,14 @@ impl Subscriber {
         self.pc
             .set_remote_description(answer)
             .await
-            .map_err(|e| MediaError::InvalidSdp(e.to_string()))
+            .map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
+        self.early.flush(self.pc.as_ref()).await;
+        Ok(())
     }
 
-    /// Adds a candidate trickled by the client.
+    /// Adds a candidate trickled by the client (held until the answer arrives, if it is early).
     pub async fn add_candidate(&self, candidate: IceCandidate) -> Result<(), MediaError> {
-        add_candidate(self.pc.as_ref(), candidate).await
+        self.early.add(self.pc.as_ref(), candidate).await
     }
 
     /// Whether media can flow.

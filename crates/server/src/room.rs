@@ -182,6 +182,12 @@ impl RoomTask {
         tracing::info!(session_id = %self.room.info().id, participant_id = %id, "left");
         for track in &tracks {
             self.published.remove(&track.id);
+            self.broadcast(None, || {
+                RoomEvent::Message(ServerMessage::TrackUnpublished {
+                    track_id: track.id.clone(),
+                    participant_id: track.participant_id.clone(),
+                })
+            });
             self.broadcast(None, || RoomEvent::Unsubscribe(track.id.clone()));
         }
         let left = id.clone();

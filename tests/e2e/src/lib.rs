@@ -1,0 +1,143 @@
+//! Helpers for end-to-end tests: start a real server on port 0, talk HTTP to it, wait for
+//! conditions with a bound.
+
+use hearth_proto::SessionId;
+use hearth_server::{AppState, ServerConfig};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// Loopback, where every test's sockets live.
+pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// A server running inside the test process.
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The server's state, to look inside (occupancy, counters).
+    pub state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+impl TestServer {
+    /// Starts a server with default settings (media on loopback).
+    pub async fn start() -> Self {
+        Self::start_with(ServerConfig::default()).await
+    }
+
+    /// Starts a server with `config` (media forced onto loopback).
+    pub async fn start_with(mut config: ServerConfig) -> Self {
+        init_logs();
+        config.media.bind_ip = LOCALHOST;
+        let listener = TcpListener::bind((LOCALHOST, 0)).await.expect("bind port 0");
+        let addr = listener.local_addr().expect("bound address");
+        let (flag_tx, flag_rx) = watch::channel(false);
+        let state = AppState::new(config, flag_rx).expect("server state");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn({
+            let state = state.clone();
+            async move {
+                let shutdown = async move {
+                    let _ = stopped.await;
+                    let _ = flag_tx.send(true);
+                };
+                hearth_server::serve(listener, state, shutdown).await.expect("server ran");
+            }
+        });
+        Self {
+            base: format!("http://{addr}"),
+            state,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// The WebSocket URL.
+    pub fn ws_url(&self) -> String {
+        format!("{}/ws", self.base.replacen("http", "ws", 1))
+    }
+
+    /// Creates a session through `POST /api/sessions`; returns its id and host key.
+    pub async fn create_session(&self, title: &str) -> (SessionId, String) {
+        let body = serde_json::json!({ "title": title }).to_string();
+        let (status, json) = self.request("POST", "/api/sessions", Some(&body)).await;
+        assert_eq!(status, 201, "create session: {json}");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("json body");
+        let id = v["id"].as_str().expect("id").to_owned();
+        let host_url = v["host_url"].as_str().expect("host_url");
+        let key = host_url.split("k=").nth(1).expect("host key in host_url").to_owned();
+        (SessionId::from_string(id), key)
+    }
+
+    /// One HTTP/1.1 request; returns status and body.
+    pub async fn request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let host = self.base.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(host).await.expect("connect");
+        let body = body.unwrap_or("");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.expect("read");
+        let text = String::from_utf8_lossy(&response).to_string();
+        let status: u16 = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status line");
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        (status, body)
+    }
+
+    /// People and tracks in a session, from the room task.
+    pub async fn occupancy(&self, id: &SessionId) -> (usize, usize) {
+        let o = self.state.sessions().occupancy(id).await.expect("session exists");
+        (o.participants, o.tracks)
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Polls `check` every 50 ms until it returns true, or panics after `within` with `what`.
+pub async fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check() {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {within:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
