@@ -12,5 +12,5 @@ mod participant;
 pub mod payload;
 mod signal;
 
-pub use participant::{Participant, Received, Snapshot};
+pub use participant::{Participant, PublishOptions, Received, Snapshot};
 pub use signal::{Signal, SignalError};

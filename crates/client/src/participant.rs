@@ -9,7 +9,8 @@ use hearth_proto::{
     PcTarget, ServerMessage, SessionId, TrackInfo, decode_server, encode,
 };
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::Registry;
+use rtc::interceptor::{Registry, Slot};
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
@@ -24,12 +25,13 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
-use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
@@ -88,9 +90,41 @@ pub struct Snapshot {
     pub offers_answered: u64,
     /// The signaling socket closed.
     pub closed: bool,
+    /// Keyframe requests (PLI/FIR) the server sent for our video.
+    pub keyframe_requests: u64,
+    /// Keyframes we sent.
+    pub keyframes_sent: u64,
 }
 
 type Shared = Arc<Mutex<Snapshot>>;
+
+/// Remote tracks by track id, so a test can send RTCP (keyframe requests) for them.
+type RemoteTracks = Arc<Mutex<HashMap<String, Arc<dyn TrackRemote>>>>;
+
+/// How a participant publishes.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishOptions {
+    /// RTP packets per video frame (30 frames a second).
+    pub video_packets_per_frame: u16,
+    /// A keyframe every this many frames; `None` sends keyframes only when asked (PLI/FIR),
+    /// like an encoder would after its first one.
+    pub keyframe_every: Option<u32>,
+}
+
+impl Default for PublishOptions {
+    fn default() -> Self {
+        Self {
+            video_packets_per_frame: 3,
+            keyframe_every: Some(15),
+        }
+    }
+}
+
+fn lock_tracks(
+    tracks: &RemoteTracks,
+) -> std::sync::MutexGuard<'_, HashMap<String, Arc<dyn TrackRemote>>> {
+    tracks.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Snapshot> {
     shared.lock().unwrap_or_else(|e| e.into_inner())
@@ -106,13 +140,14 @@ pub struct Participant {
     publish_answer: Arc<Mutex<Option<oneshot::Sender<String>>>>,
     tasks: Vec<JoinHandle<()>>,
     bind_ip: IpAddr,
+    remote_tracks: RemoteTracks,
 }
 
 struct Handler {
     target: PcTarget,
     outbox: mpsc::Sender<ClientMessage>,
     state: Shared,
-    receive: bool,
+    remote_tracks: Option<RemoteTracks>,
 }
 
 #[async_trait::async_trait]
@@ -136,9 +171,11 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        if !self.receive {
+        let Some(remote_tracks) = &self.remote_tracks else {
             return;
-        }
+        };
+        let id = track.track_id().await.to_string();
+        lock_tracks(remote_tracks).insert(id, Arc::clone(&track));
         let state = Arc::clone(&self.state);
         tokio::spawn(record_track(track, state));
     }
@@ -245,8 +282,10 @@ async fn build_pc(
     handler: Handler,
 ) -> Result<Arc<dyn PeerConnection>, String> {
     let mut engine = engine()?;
-    let registry =
-        register_default_interceptors(Registry::new(), &mut engine).map_err(|e| e.to_string())?;
+    // The same tap as the server's, so the publisher sees the keyframe requests the SFU relays.
+    let registry = register_default_interceptors(Registry::new(), &mut engine)
+        .map_err(|e| e.to_string())?
+        .with(Slot::from(14_000), hearth_media::KeyframeRequestTap::default());
     let settings = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .build();
@@ -323,13 +362,14 @@ impl Participant {
             ..Snapshot::default()
         }));
         let (outbox, outbox_rx) = mpsc::channel(256);
+        let remote_tracks: RemoteTracks = Arc::default();
         let publish = build_pc(
             bind_ip,
             Handler {
                 target: PcTarget::Publish,
                 outbox: outbox.clone(),
                 state: Arc::clone(&state),
-                receive: false,
+                remote_tracks: None,
             },
         )
         .await
@@ -340,7 +380,7 @@ impl Participant {
                 target: PcTarget::Subscribe,
                 outbox: outbox.clone(),
                 state: Arc::clone(&state),
-                receive: true,
+                remote_tracks: Some(Arc::clone(&remote_tracks)),
             },
         )
         .await
@@ -366,6 +406,7 @@ impl Participant {
             publish_answer,
             tasks: vec![driver],
             bind_ip,
+            remote_tracks,
         })
     }
 
@@ -387,6 +428,15 @@ impl Participant {
     /// Publishes one Opus and one VP8 track of synthetic media: audio at 50 packets/s, video at
     /// 30 frames/s of `video_packets_per_frame` packets, a keyframe every half second.
     pub async fn publish(&mut self, video_packets_per_frame: u16) -> Result<(), ClientError> {
+        self.publish_with(PublishOptions {
+            video_packets_per_frame,
+            ..PublishOptions::default()
+        })
+        .await
+    }
+
+    /// Publishes synthetic audio and video as described by `options`.
+    pub async fn publish_with(&mut self, options: PublishOptions) -> Result<(), ClientError> {
         let me = self.id.to_string();
         let mut locals = Vec::new();
         for (kind, codec, label) in [
@@ -439,11 +489,49 @@ impl Participant {
             .map_err(|e| ClientError::Webrtc(e.to_string()))?;
         for (kind, track, ssrc) in locals {
             let me = me.clone();
+            let wants_keyframe = Arc::new(AtomicBool::new(true));
+            if kind == RtpCodecKind::Video {
+                self.tasks.push(tokio::spawn(watch_keyframe_requests(
+                    Arc::clone(&track),
+                    Arc::clone(&wants_keyframe),
+                    Arc::clone(&self.state),
+                )));
+            }
+            let state = Arc::clone(&self.state);
             self.tasks.push(tokio::spawn(async move {
-                send_media(kind, track, ssrc, &me, video_packets_per_frame).await;
+                send_media(kind, track, ssrc, &me, options, wants_keyframe, state).await;
             }));
         }
         Ok(())
+    }
+
+    /// Sends `count` keyframe requests (PLI) for every video track received from `from`, as a
+    /// browser does when it cannot decode. Returns how many tracks were asked.
+    pub async fn request_keyframes(&self, from: &ParticipantId, count: usize) -> usize {
+        let snapshot = self.snapshot();
+        let tracks: Vec<Arc<dyn TrackRemote>> = {
+            let remote = lock_tracks(&self.remote_tracks);
+            snapshot
+                .received
+                .iter()
+                .filter(|(_, r)| r.from == from.as_str() && r.kind == Some(MediaKind::Video))
+                .filter_map(|(id, _)| remote.get(id).cloned())
+                .collect()
+        };
+        for track in &tracks {
+            let Some(ssrc) = track.ssrcs().await.first().copied() else {
+                continue;
+            };
+            for _ in 0..count {
+                let _ = track
+                    .write_rtcp(vec![Box::new(PictureLossIndication {
+                        sender_ssrc: 0,
+                        media_ssrc: ssrc,
+                    })])
+                    .await;
+            }
+        }
+        tracks.len()
     }
 
     /// Leaves politely (the `leave` message), then closes everything.
@@ -481,13 +569,36 @@ impl Drop for Participant {
     }
 }
 
+/// Marks that the next video frame must be a keyframe whenever the server asks for one.
+async fn watch_keyframe_requests(
+    track: Arc<TrackLocalStaticRTP>,
+    wants_keyframe: Arc<AtomicBool>,
+    state: Shared,
+) {
+    loop {
+        match track.poll().await {
+            Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
+                if packets.iter().any(|p| hearth_media::is_keyframe_request(p.as_ref())) {
+                    lock(&state).keyframe_requests += 1;
+                    wants_keyframe.store(true, Ordering::Relaxed);
+                }
+            }
+            Some(_) => {}
+            None => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 async fn send_media(
     kind: RtpCodecKind,
     track: Arc<TrackLocalStaticRTP>,
     ssrc: u32,
     me: &str,
-    packets_per_frame: u16,
+    options: PublishOptions,
+    wants_keyframe: Arc<AtomicBool>,
+    state: Shared,
 ) {
+    let packets_per_frame = options.video_packets_per_frame;
     let video = kind == RtpCodecKind::Video;
     let (period, payload_type, ts_step) = if video {
         (Duration::from_millis(33), CLIENT_PT_VP8, 3000u32)
@@ -503,7 +614,11 @@ async fn send_media(
     loop {
         ticker.tick().await;
         let per_frame = if video { packets_per_frame.max(1) } else { 1 };
-        let keyframe = video && frame % 15 == 0;
+        let periodic = options.keyframe_every.is_some_and(|n| frame % n.max(1) == 0);
+        let keyframe = video && (periodic || wants_keyframe.swap(false, Ordering::Relaxed));
+        if keyframe {
+            lock(&state).keyframes_sent += 1;
+        }
         for i in 0..per_frame {
             let payload = if video {
                 // Only the first packet of a frame carries the start-of-partition descriptor.

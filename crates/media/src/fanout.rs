@@ -186,7 +186,7 @@ pub(crate) async fn run_keyframe_requests<F, Fut>(
                 if request.is_none() {
                     return;
                 }
-                if throttle.request(std::time::Instant::now()) {
+                if throttle.request(tokio::time::Instant::now().into_std()) {
                     if !send().await {
                         return;
                     }
@@ -196,7 +196,7 @@ pub(crate) async fn run_keyframe_requests<F, Fut>(
                 }
             }
             () = due => {
-                if throttle.poll(std::time::Instant::now()) {
+                if throttle.poll(tokio::time::Instant::now().into_std()) {
                     if !send().await {
                         return;
                     }
@@ -204,5 +204,90 @@ pub(crate) async fn run_keyframe_requests<F, Fut>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn track(kind: MediaKind) -> (Arc<PublishedTrack>, mpsc::Receiver<()>, Arc<MediaStats>) {
+        let stats = Arc::new(MediaStats::default());
+        let info = TrackInfo {
+            id: TrackId::from_string("t"),
+            participant_id: ParticipantId::from_string("p"),
+            kind,
+            codec: "video/VP8".into(),
+        };
+        let (t, rx) = PublishedTrack::new(info, Arc::clone(&stats));
+        (t, rx, stats)
+    }
+
+    fn packet(seq: u16) -> rtp::Packet {
+        let mut p = rtp::Packet::default();
+        p.header.sequence_number = seq;
+        p
+    }
+
+    #[test]
+    fn a_stalled_subscriber_loses_packets_without_holding_back_the_others() {
+        let (track, _kf, stats) = track(MediaKind::Video);
+        let stalled = track.attach(4);
+        let mut healthy = track.attach(200);
+        for seq in 0..100 {
+            track.forward(packet(seq)); // never waits: this is a plain function call
+        }
+        let mut got = Vec::new();
+        while let Ok(p) = healthy.rx.try_recv() {
+            got.push(p.header.sequence_number);
+        }
+        assert_eq!(got, (0..100).collect::<Vec<_>>(), "healthy subscriber got every packet");
+        assert!(stalled.gap.load(Ordering::Relaxed), "stalled subscriber is told it missed packets");
+        assert!(!healthy.gap.load(Ordering::Relaxed));
+        assert_eq!(MediaStats::get(&stats.dropped_overflow), 96);
+    }
+
+    #[test]
+    fn detached_and_ended_subscribers_stop_receiving() {
+        let (track, _kf, _) = track(MediaKind::Audio);
+        let a = track.attach(8);
+        let mut b = track.attach(8);
+        track.detach(a.id);
+        assert_eq!(track.subscriber_count(), 1);
+        track.forward(packet(1));
+        assert!(b.rx.try_recv().is_ok());
+        track.end();
+        assert!(track.is_ended());
+        assert!(matches!(b.rx.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_storm_of_keyframe_requests_reaches_the_publisher_twice_a_second_at_most() {
+        let (track, keyframe_rx, stats) = track(MediaKind::Video);
+        let sent = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&sent);
+        tokio::spawn(run_keyframe_requests(keyframe_rx, Arc::clone(&stats), move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            async { true }
+        }));
+        // Twenty subscribers each ask every 50 ms for two seconds.
+        for _ in 0..40 {
+            for _ in 0..20 {
+                track.request_keyframe();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let sent = sent.load(Ordering::Relaxed);
+        assert!((3..=5).contains(&sent), "{sent} keyframe requests in ~2 s");
+        assert!(MediaStats::get(&stats.keyframe_requests_throttled) > 700);
+    }
+
+    #[test]
+    fn audio_never_asks_for_keyframes() {
+        let (track, mut keyframe_rx, _) = track(MediaKind::Audio);
+        track.request_keyframe();
+        assert!(keyframe_rx.try_recv().is_err());
     }
 }

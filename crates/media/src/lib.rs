@@ -11,6 +11,7 @@ mod config;
 mod error;
 mod fanout;
 mod interceptor;
+pub use interceptor::{KeyframeRequestTap, is_keyframe_request};
 mod peer;
 mod publisher;
 mod stats;
