@@ -83,7 +83,17 @@ async fn create_session(
     headers: HeaderMap,
     body: Result<Json<CreateSession>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedSession>), ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let Json(body) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: hearth_proto::ErrorCode::MessageTooLarge,
+                message: format!("request body over {MAX_BODY_BYTES} bytes"),
+            }
+        } else {
+            ApiError::invalid(e.body_text())
+        }
+    })?;
     let title = clean_title(&body.title)?;
     let base = base_url(&state, &headers)?;
     let handle = state.sessions().create(title);

@@ -1,0 +1,132 @@
+//! The HTTP contract, driven through the router without a socket.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use hearth_server::{AppState, ServerConfig, app};
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+fn state() -> AppState {
+    let (_tx, rx) = watch::channel(false);
+    AppState::new(ServerConfig::default(), rx).expect("state")
+}
+
+async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, String, Option<String>) {
+    let response = app(state.clone()).oneshot(request).await.expect("infallible router");
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or_default().to_owned());
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+    (status, String::from_utf8_lossy(&bytes).into_owned(), content_type)
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).header(header::HOST, "hearth.test:8080").body(Body::empty()).unwrap()
+}
+
+fn post_json(path: &str, body: &str) -> Request<Body> {
+    Request::post(path)
+        .header(header::HOST, "hearth.test:8080")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+fn error_code(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).expect("json error body");
+    v["error"]["code"].as_str().expect("error.code").to_owned()
+}
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let (status, body, _) = call(&state(), get("/healthz")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "ok");
+}
+
+#[tokio::test]
+async fn creating_a_session_returns_absolute_host_and_invite_links() {
+    let state = state();
+    let (status, body, _) = call(&state, post_json("/api/sessions", r#"{"title":"  Book club  "}"#)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = v["id"].as_str().unwrap();
+    assert_eq!(v["title"], "Book club");
+    assert_eq!(v["invite_url"], format!("http://hearth.test:8080/s/{id}"));
+    let host_url = v["host_url"].as_str().unwrap();
+    assert!(host_url.starts_with(&format!("http://hearth.test:8080/s/{id}?k=")), "{host_url}");
+    let key = host_url.split("k=").nth(1).unwrap();
+    assert_eq!(key.len(), 32, "128-bit host key");
+
+    // The invite link opens the web client; the session can be looked up.
+    let (status, page, content_type) = call(&state, get(&format!("/s/{id}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.unwrap().starts_with("text/html"));
+    assert!(page.contains("<script"), "the page loads the client");
+    let (status, body, _) = call(&state, get(&format!("/api/sessions/{id}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["title"], "Book club");
+    assert_eq!(v["participants"], 0);
+    assert!(v.get("host_url").is_none(), "the public summary never reveals the host link");
+}
+
+#[tokio::test]
+async fn configured_public_url_is_used_for_links() {
+    let (_tx, rx) = watch::channel(false);
+    let state = AppState::new(
+        ServerConfig {
+            public_url: Some("https://rooms.example.org/".into()),
+            ..ServerConfig::default()
+        },
+        rx,
+    )
+    .unwrap();
+    let (_, body, _) = call(&state, post_json("/api/sessions", r#"{"title":"x"}"#)).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["invite_url"].as_str().unwrap().starts_with("https://rooms.example.org/s/"));
+}
+
+#[tokio::test]
+async fn invalid_session_requests_get_clear_errors() {
+    let state = state();
+    for body in [r#"{"title":""}"#, r#"{"title":"   "}"#, r#"{"nope":1}"#, "not json", r#"{"title":7}"#] {
+        let (status, text, _) = call(&state, post_json("/api/sessions", body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {text}");
+        assert_eq!(error_code(&text), "invalid_request");
+    }
+    let long = format!(r#"{{"title":"{}"}}"#, "t".repeat(121));
+    let (status, _, _) = call(&state, post_json("/api/sessions", &long)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let huge = format!(r#"{{"title":"{}"}}"#, "t".repeat(100_000));
+    let (status, _, _) = call(&state, post_json("/api/sessions", &huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(state.sessions().is_empty(), "nothing was created");
+}
+
+#[tokio::test]
+async fn unknown_sessions_answer_404_not_200() {
+    let state = state();
+    let (status, body, _) = call(&state, get("/api/sessions/does-not-exist")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body), "unknown_session");
+    let (status, page, _) = call(&state, get("/s/does-not-exist")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a dead invite link is not a 200");
+    assert!(page.contains("<script"), "but it still opens the page that explains");
+}
+
+#[tokio::test]
+async fn web_client_is_served_from_the_binary_and_nothing_else_is() {
+    let state = state();
+    let (status, js, content_type) = call(&state, get("/js/protocol.js")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.unwrap().starts_with("text/javascript"));
+    assert!(!js.is_empty());
+    for path in ["/../Cargo.toml", "/%2e%2e/Cargo.toml", "/js/../../Cargo.toml", "/etc/passwd", "/nope.js"] {
+        let (status, body, _) = call(&state, get(path)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!body.contains("[workspace]"), "{path} leaked a file");
+    }
+}
