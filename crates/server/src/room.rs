@@ -114,7 +114,7 @@ impl RoomTask {
             RoomCommand::Leave { id } => self.leave(&id),
             RoomCommand::Mute { id, kind, muted } => {
                 if let Some(info) = self.room.set_muted(&id, kind, muted) {
-                    self.broadcast(None, || {
+                    self.broadcast(Some(&id), || {
                         RoomEvent::Message(ServerMessage::ParticipantUpdated {
                             participant: info.clone(),
                         })

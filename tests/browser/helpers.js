@@ -1,0 +1,309 @@
+// Shared machinery of the browser tests: start the real server binary, launch Chromium with
+// fake camera and microphone, and drive participants through the web client like a person
+// would. Every wait is a bounded poll that fails with a message saying what it waited for.
+
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ARTIFACTS = path.join(REPO_ROOT, 'tests', 'browser', 'artifacts');
+
+const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
+const SERVER_START_MS = 20_000;
+
+/** Chromium flags: offline, deterministic, fake devices, WebRTC over loopback. */
+const CHROMIUM_ARGS = [
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+];
+
+/** @param {number} ms */
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Thrown by a probe to stop waiting at once: what it waits for can no longer happen. */
+export class GiveUp extends Error {}
+
+/**
+ * Polls `probe` until it returns something truthy, and returns that. Fails after `timeout`
+ * with `what` and the last value or error seen, which usually says what went wrong.
+ * @template T
+ * @param {string} what
+ * @param {() => Promise<T> | T} probe
+ * @param {{timeout?: number, interval?: number}} [options]
+ * @returns {Promise<NonNullable<T>>}
+ */
+export async function waitFor(what, probe, { timeout = 15_000, interval = 100 } = {}) {
+  const deadline = Date.now() + timeout;
+  /** @type {unknown} */
+  let last;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return /** @type {NonNullable<T>} */ (value);
+      last = value;
+    } catch (error) {
+      if (error instanceof GiveUp) throw new Error(`gave up waiting for ${what}: ${error.message}`);
+      last = error;
+    }
+    if (Date.now() >= deadline) {
+      const detail = last instanceof Error ? last.message : JSON.stringify(last);
+      throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${detail})`);
+    }
+    await sleep(interval);
+  }
+}
+
+/**
+ * A running Hearth server.
+ * @typedef {object} Server
+ * @property {string} url e.g. http://127.0.0.1:34567
+ * @property {string} logPath where its output goes
+ * @property {() => Promise<void>} stop
+ */
+
+/**
+ * Starts the server binary on a free port and waits until it says where it listens.
+ * @param {string} name used for the log file name
+ * @returns {Promise<Server>}
+ */
+export async function startServer(name) {
+  const bin = path.resolve(REPO_ROOT, process.env.HEARTH_BIN ?? 'target/debug/hearth');
+  if (!existsSync(bin)) {
+    throw new Error(`server binary not found at ${bin}: run \`cargo build -p hearth\` or set HEARTH_BIN`);
+  }
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const logPath = path.join(ARTIFACTS, `server-${name}.log`);
+  const log = createWriteStream(logPath);
+  // Its own working directory, so whatever the server writes there stays out of the repo.
+  const workDir = mkdtempSync(path.join(tmpdir(), 'hearth-browser-test-'));
+  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--rtc-ip', '127.0.0.1'], {
+    cwd: workDir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', NO_COLOR: '1' },
+  });
+  /** @type {number | null} */
+  let exitCode = null;
+  const exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitCode = code ?? (signal ? -1 : 0);
+      resolve(undefined);
+    });
+  });
+  let stdout = '';
+  child.stdout.on('data', (chunk) => {
+    log.write(chunk);
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk) => log.write(chunk));
+
+  const stop = async () => {
+    if (exitCode === null) {
+      child.kill('SIGTERM');
+      const killed = await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)]);
+      if (!killed) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    }
+    log.end();
+    rmSync(workDir, { recursive: true, force: true });
+  };
+
+  try {
+    const url = await waitFor('the server to print "listening on http://…"', () => {
+      if (exitCode !== null) throw new Error(`server exited with ${exitCode}; see ${logPath}`);
+      // eslint-disable-next-line no-control-regex
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout.replace(/\x1b\[[0-9;]*m/g, ''));
+      return match?.[1];
+    }, { timeout: SERVER_START_MS, interval: 50 });
+    return { url, logPath, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** @returns {Promise<import('playwright-core').Browser>} */
+export async function launchBrowser() {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium, or set CHROMIUM_BIN`);
+  }
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+/**
+ * Per participant, what arrives from each other participant on the subscribe connection,
+ * straight from `getStats()`.
+ * @typedef {object} RemoteMedia
+ * @property {number} framesDecoded
+ * @property {number} videoPackets
+ * @property {number} audioPackets
+ * @property {number} frameWidth
+ */
+
+/** One person in a browser context of their own. */
+export class Participant {
+  /**
+   * @param {import('playwright-core').BrowserContext} context
+   * @param {import('playwright-core').Page} page
+   * @param {string} name
+   */
+  constructor(context, page, name) {
+    this.context = context;
+    this.page = page;
+    this.name = name;
+    /** @type {string | null} set once joined */
+    this.id = null;
+  }
+
+  /**
+   * A fresh context (own storage, own devices) with one page.
+   * @param {import('playwright-core').Browser} browser
+   * @param {string} name
+   */
+  static async open(browser, name) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    page.on('console', (message) => {
+      if (message.type() === 'error' || message.type() === 'warning') {
+        console.log(`[${name} console.${message.type()}] ${message.text()}`);
+      }
+    });
+    page.on('pageerror', (error) => console.log(`[${name} page error] ${error.message}`));
+    return new Participant(context, page, name);
+  }
+
+  /** @returns {Promise<any>} `window.hearth.state()` */
+  state() {
+    return this.page.evaluate(() => /** @type {any} */ (window).hearth.state());
+  }
+
+  /** Waits until the client says it joined, and records our participant id. */
+  async waitJoined() {
+    const state = await waitFor(`${this.name} to join`, async () => {
+      const s = await this.state();
+      if (s.status === 'ended') throw new GiveUp(`${this.name}'s call ended: ${await this.page.locator('#message-text').textContent()}`);
+      return s.status === 'joined' && s.participantId ? s : null;
+    });
+    this.id = state.participantId;
+    return state;
+  }
+
+  /**
+   * Opens an invite link and joins with our name.
+   * @param {string} inviteUrl
+   * @param {string} title the session title the join page should show
+   * @returns {Promise<number>} when Join was clicked (Date.now())
+   */
+  async joinByInvite(inviteUrl, title) {
+    await this.page.goto(inviteUrl);
+    await waitFor(`${this.name}'s join page to show "Join ${title}"`, async () =>
+      (await this.page.locator('#join-title').textContent()) === `Join ${title}`);
+    await this.page.fill('#join-name-input', this.name);
+    const clickedAt = Date.now();
+    await this.page.click('#join-button');
+    return clickedAt;
+  }
+
+  /**
+   * What we receive from every other participant, from the subscribe connection's stats.
+   * @returns {Promise<Record<string, RemoteMedia>>}
+   */
+  remoteMedia() {
+    return this.page.evaluate(async () => {
+      const hearth = /** @type {any} */ (window).hearth;
+      /** @type {RTCPeerConnection | null} */
+      const pc = hearth.subscribePc;
+      if (!pc) return {};
+      const state = hearth.state();
+      // The track id in the stats is the MediaStreamTrack id, which the server sets to the
+      // published track id (msid); the client maps those to their participants.
+      /** @type {Map<string, string>} */
+      const owner = new Map();
+      for (const track of state.tracks) owner.set(track.id, track.participant_id);
+      for (const track of state.remoteTracks) owner.set(track.trackId, track.participantId);
+      /** @type {Record<string, {framesDecoded: number, videoPackets: number, audioPackets: number, frameWidth: number}>} */
+      const result = {};
+      const report = await pc.getStats();
+      report.forEach((stat) => {
+        if (stat.type !== 'inbound-rtp') return;
+        const participantId = owner.get(stat.trackIdentifier);
+        if (!participantId) return;
+        const entry = (result[participantId] ??= { framesDecoded: 0, videoPackets: 0, audioPackets: 0, frameWidth: 0 });
+        if (stat.kind === 'video') {
+          entry.framesDecoded += stat.framesDecoded ?? 0;
+          entry.videoPackets += stat.packetsReceived ?? 0;
+          entry.frameWidth = Math.max(entry.frameWidth, stat.frameWidth ?? 0);
+        } else if (stat.kind === 'audio') {
+          entry.audioPackets += stat.packetsReceived ?? 0;
+        }
+      });
+      return result;
+    });
+  }
+
+  /**
+   * The remote tile of another participant.
+   * @param {Participant} other
+   */
+  tileOf(other) {
+    if (!other.id) throw new Error(`${other.name} has not joined`);
+    return this.page.locator(`[data-testid="tile"][data-participant-id="${other.id}"]`);
+  }
+
+  /**
+   * Waits until the other's tile is there, with their name on it.
+   * @param {Participant} other
+   */
+  async waitTileOf(other) {
+    await waitFor(`${this.name} to show a tile named "${other.name}"`, async () => {
+      const tile = this.tileOf(other);
+      if ((await tile.count()) !== 1) return false;
+      return (await tile.getAttribute('data-name')) === other.name
+        && (await tile.locator('[data-testid="tile-name"]').textContent()) === other.name;
+    });
+  }
+
+  /**
+   * Waits until the other's tile is gone.
+   * @param {Participant} other
+   * @param {number} [timeout]
+   */
+  async waitNoTileOf(other, timeout = 10_000) {
+    await waitFor(`${other.name}'s tile to disappear for ${this.name}`, async () => (await this.tileOf(other).count()) === 0, { timeout });
+  }
+
+  /**
+   * Waits until video from `other` is being decoded right now (frames rising between two
+   * samples) and shown (the <video> element knows its size), and audio packets arrive.
+   * @param {Participant} other
+   * @param {{audio?: boolean}} [options]
+   */
+  async waitReceiving(other, { audio = true } = {}) {
+    const otherId = /** @type {string} */ (other.id);
+    const first = await waitFor(`${this.name} to decode video from ${other.name}`, async () => {
+      const media = (await this.remoteMedia())[otherId];
+      return media && media.framesDecoded > 0 && (!audio || media.audioPackets > 0) ? media : null;
+    }, { timeout: 20_000 });
+    await waitFor(`${this.name}: frames${audio ? ' and audio packets' : ''} from ${other.name} to keep coming`, async () => {
+      const media = (await this.remoteMedia())[otherId];
+      return media && media.framesDecoded > first.framesDecoded && (!audio || media.audioPackets > first.audioPackets);
+    });
+    await waitFor(`${this.name}'s <video> of ${other.name} to have a size`, async () =>
+      this.tileOf(other).locator('video').evaluate((video) => /** @type {HTMLVideoElement} */ (video).videoWidth > 0));
+  }
+}

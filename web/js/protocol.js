@@ -1,0 +1,242 @@
+// Hearth signaling client: one WebSocket, JSON messages as described in docs/protocol.md.
+// Knows nothing about the DOM or about peer connections; it only moves typed messages.
+
+import { Emitter } from './emitter.js';
+
+/** The protocol version this client speaks (docs/protocol.md). */
+export const PROTOCOL_VERSION = 1;
+
+/** How often the client sends an application-level `ping` (the server pings too). */
+const KEEPALIVE_MS = 15_000;
+
+/**
+ * Error codes after which the server closes the socket. Kept here so the UI can tell a
+ * survivable hiccup from the end of the call without knowing the list itself.
+ */
+const FATAL_CODES = new Set([
+  'message_too_large',
+  'binary_not_supported',
+  'unsupported_version',
+  'unknown_session',
+  'idle_timeout',
+  'join_timeout',
+  'too_slow',
+  'shutting_down',
+  'internal',
+]);
+
+/** @typedef {'publish' | 'subscribe'} PcTarget */
+/** @typedef {'audio' | 'video'} MediaKind */
+/** @typedef {'host' | 'attendee'} Role */
+
+/**
+ * An ICE candidate in the browser's `RTCIceCandidateInit` shape.
+ * @typedef {object} IceCandidate
+ * @property {string} candidate
+ * @property {string | null} [sdpMid]
+ * @property {number | null} [sdpMLineIndex]
+ * @property {string | null} [usernameFragment]
+ */
+
+/**
+ * @typedef {object} ParticipantInfo
+ * @property {string} id
+ * @property {string} name
+ * @property {Role} role
+ * @property {boolean} audio_muted
+ * @property {boolean} video_muted
+ */
+
+/**
+ * @typedef {object} TrackInfo
+ * @property {string} id equal to the MediaStreamTrack id the subscriber sees
+ * @property {string} participant_id equal to the MediaStream id the subscriber sees
+ * @property {MediaKind} kind
+ * @property {string} codec MIME type, e.g. `video/VP8`
+ */
+
+/**
+ * @typedef {object} SessionInfo
+ * @property {string} id
+ * @property {string} title
+ */
+
+/**
+ * Messages from the client to the server.
+ * @typedef {{type: 'join', version: number, session_id: string, name: string, host_key?: string}
+ *   | {type: 'publish_offer', sdp: string}
+ *   | {type: 'subscribe_answer', sdp: string}
+ *   | {type: 'candidate', target: PcTarget, candidate: IceCandidate}
+ *   | {type: 'mute', kind: MediaKind, muted: boolean}
+ *   | {type: 'ping', nonce: number}
+ *   | {type: 'leave'}} ClientMessage
+ */
+
+/**
+ * @typedef {object} JoinedMessage
+ * @property {'joined'} type
+ * @property {number} version
+ * @property {string} participant_id
+ * @property {Role} role
+ * @property {SessionInfo} session
+ * @property {ParticipantInfo[]} participants everyone already there, not you
+ * @property {TrackInfo[]} tracks every track already published
+ */
+
+/**
+ * @typedef {object} ErrorMessage
+ * @property {'error'} type
+ * @property {string} code
+ * @property {string} message human-readable, safe to show
+ */
+
+/**
+ * Messages from the server to the client.
+ * @typedef {JoinedMessage
+ *   | {type: 'participant_joined', participant: ParticipantInfo}
+ *   | {type: 'participant_updated', participant: ParticipantInfo}
+ *   | {type: 'participant_left', participant_id: string}
+ *   | {type: 'track_published', track: TrackInfo}
+ *   | {type: 'track_unpublished', track_id: string, participant_id: string}
+ *   | {type: 'publish_answer', sdp: string}
+ *   | {type: 'subscribe_offer', sdp: string}
+ *   | {type: 'candidate', target: PcTarget, candidate: IceCandidate}
+ *   | {type: 'pong', nonce: number}
+ *   | ErrorMessage} ServerMessage
+ */
+
+/**
+ * Why the socket closed.
+ * @typedef {object} CloseInfo
+ * @property {number} code the WebSocket close code
+ * @property {string} reason the WebSocket close reason
+ * @property {boolean} byClient true when this client asked for the close
+ */
+
+/**
+ * @typedef {object} SignalingEvents
+ * @property {undefined} open the socket is connected (send `join` now)
+ * @property {ServerMessage} message one message from the server
+ * @property {CloseInfo} close the socket is gone; no more events follow
+ */
+
+/**
+ * Whether the server closes the socket after an error with this code.
+ * @param {string} code
+ * @returns {boolean}
+ */
+export function isFatalError(code) {
+  return FATAL_CODES.has(code);
+}
+
+/**
+ * The signaling URL on the page's own origin (`ws:` for `http:`, `wss:` for `https:`).
+ * @param {{protocol: string, host: string}} pageLocation
+ * @returns {string}
+ */
+export function signalingUrl(pageLocation) {
+  const scheme = pageLocation.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${pageLocation.host}/ws`;
+}
+
+/**
+ * One signaling connection. Emits `open`, then `message` for every server message, then
+ * exactly one `close`.
+ * @extends {Emitter<SignalingEvents>}
+ */
+export class SignalingClient extends Emitter {
+  /** @param {string} url */
+  constructor(url) {
+    super();
+    /** @private @readonly */
+    this.url = url;
+    /** @private @type {WebSocket | null} */
+    this.socket = null;
+    /** @private @type {ReturnType<typeof setInterval> | undefined} */
+    this.keepalive = undefined;
+    /** @private */
+    this.nonce = 0;
+    /** @private */
+    this.closedByClient = false;
+    /** @private */
+    this.closed = false;
+  }
+
+  /** Opens the socket. Call once. */
+  connect() {
+    if (this.socket) throw new Error('SignalingClient.connect called twice');
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    socket.addEventListener('open', () => {
+      // The server pings too, but a page in a background tab may not see its pongs arrive in
+      // time through some proxies; our own ping keeps intermediaries from idling us out.
+      this.keepalive = setInterval(() => this.send({ type: 'ping', nonce: ++this.nonce }), KEEPALIVE_MS);
+      this.emit('open', undefined);
+    });
+    socket.addEventListener('message', (event) => this.receive(event.data));
+    socket.addEventListener('close', (event) => this.finish(event.code, event.reason));
+    // `error` is always followed by `close`, which carries the information we report.
+  }
+
+  /**
+   * Sends one message. Messages sent while the socket is not open are dropped (the only
+   * one that matters then, `leave`, is implied by the close anyway).
+   * @param {ClientMessage} message
+   * @returns {boolean} whether the message was handed to the socket
+   */
+  send(message) {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+    socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  /**
+   * Closes the socket from our side. Anything already sent is still delivered first.
+   */
+  close() {
+    this.closedByClient = true;
+    const socket = this.socket;
+    if (socket && (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING)) {
+      socket.close(1000, 'bye');
+    } else {
+      this.finish(1000, 'bye');
+    }
+  }
+
+  /**
+   * @private
+   * @param {unknown} data
+   */
+  receive(data) {
+    if (typeof data !== 'string') {
+      console.warn('hearth: ignoring a binary frame from the server');
+      return;
+    }
+    /** @type {unknown} */
+    let parsed;
+    try {
+      parsed = JSON.parse(data);
+    } catch {
+      console.warn('hearth: ignoring a frame that is not JSON', data.slice(0, 200));
+      return;
+    }
+    if (!parsed || typeof parsed !== 'object' || typeof (/** @type {{type?: unknown}} */ (parsed).type) !== 'string') {
+      console.warn('hearth: ignoring a message without a type', parsed);
+      return;
+    }
+    this.emit('message', /** @type {ServerMessage} */ (parsed));
+  }
+
+  /**
+   * @private
+   * @param {number} code
+   * @param {string} reason
+   */
+  finish(code, reason) {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.keepalive);
+    this.emit('close', { code, reason, byClient: this.closedByClient });
+  }
+}

@@ -1,0 +1,182 @@
+// One participant's tile: video (which also plays their audio), name label, and the
+// mic-off / camera-off indicators. Pure DOM; knows nothing of the call.
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** Icon outlines on a 24x24 grid, drawn with the current text colour. */
+const ICONS = {
+  mic: ['M9 5a3 3 0 0 1 6 0v6a3 3 0 0 1-6 0z', 'M5 11a7 7 0 0 0 14 0', 'M12 18v3'],
+  camera: ['M3 8a1 1 0 0 1 1-1h10a1 1 0 0 1 1 1v8a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1z', 'M15 11l6-3v8l-6-3'],
+  slash: ['M4 3l17 18'],
+};
+
+/**
+ * @param {(keyof typeof ICONS)[]} parts
+ * @returns {SVGSVGElement}
+ */
+function icon(...parts) {
+  const svg = document.createElementNS(SVG_NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.classList.add('icon');
+  for (const part of parts) {
+    for (const d of ICONS[part]) {
+      const path = document.createElementNS(SVG_NS, 'path');
+      path.setAttribute('d', d);
+      svg.append(path);
+    }
+  }
+  return svg;
+}
+
+/**
+ * @param {'mic' | 'camera'} device
+ * @returns {SVGSVGElement}
+ */
+export function deviceIcon(device) {
+  return icon(device);
+}
+
+/**
+ * @param {'mic' | 'camera'} device
+ * @returns {SVGSVGElement}
+ */
+export function deviceOffIcon(device) {
+  return icon(device, 'slash');
+}
+
+/**
+ * @param {string} name
+ * @returns {string}
+ */
+function initials(name) {
+  const words = name.trim().split(/\s+/).filter(Boolean);
+  const letters = words.length > 1 ? [words[0], words[words.length - 1]] : words;
+  return letters.map((word) => [...word][0] ?? '').join('').toUpperCase() || '?';
+}
+
+/**
+ * @typedef {object} TileOptions
+ * @property {string} participantId
+ * @property {string} name
+ * @property {boolean} local our own preview: muted (no echo) and mirrored
+ * @property {(video: HTMLVideoElement) => void} [onAutoplayBlocked]
+ *   the browser refused to play with sound before a user gesture
+ */
+
+export class Tile {
+  /** @param {TileOptions} options */
+  constructor(options) {
+    /** @readonly */
+    this.participantId = options.participantId;
+    /** @private @readonly */
+    this.options = options;
+
+    const element = document.createElement('article');
+    element.className = 'tile';
+    element.dataset.testid = options.local ? 'local-tile' : 'tile';
+    element.dataset.participantId = options.participantId;
+    element.dataset.name = options.name;
+    element.dataset.hasVideo = 'false';
+    /** @readonly */
+    this.element = element;
+
+    const video = document.createElement('video');
+    video.autoplay = true;
+    video.playsInline = true;
+    // Our own preview must not play our microphone back to us.
+    video.muted = options.local;
+    video.dataset.testid = 'tile-video';
+    if (options.local) video.classList.add('mirrored');
+    /** @readonly */
+    this.video = video;
+    /** @private the track ids last attached to the video element */
+    this.signature = '';
+
+    const placeholder = document.createElement('div');
+    placeholder.className = 'tile-placeholder';
+    placeholder.setAttribute('aria-hidden', 'true');
+    placeholder.textContent = initials(options.name);
+
+    const label = document.createElement('div');
+    label.className = 'tile-label';
+    const name = document.createElement('span');
+    name.className = 'tile-name';
+    name.dataset.testid = 'tile-name';
+    name.textContent = options.local ? `${options.name} (you)` : options.name;
+
+    const micOff = document.createElement('span');
+    micOff.className = 'indicator';
+    micOff.dataset.testid = 'mic-muted';
+    micOff.title = 'Microphone off';
+    micOff.append(deviceOffIcon('mic'));
+    micOff.hidden = true;
+    /** @private @readonly */
+    this.micOff = micOff;
+
+    const cameraOff = document.createElement('span');
+    cameraOff.className = 'indicator';
+    cameraOff.dataset.testid = 'camera-off';
+    cameraOff.title = 'Camera off';
+    cameraOff.append(deviceOffIcon('camera'));
+    cameraOff.hidden = true;
+    /** @private @readonly */
+    this.cameraOff = cameraOff;
+
+    label.append(micOff, cameraOff, name);
+    element.append(video, placeholder, label);
+    this.setMuted(false, false);
+  }
+
+  /** The name as given at join. */
+  get name() {
+    return this.options.name;
+  }
+
+  /**
+   * Shows the mic-off / camera-off indicators. A camera that is off shows the initials
+   * instead of a frozen last frame; the <video> keeps playing for the sound.
+   * @param {boolean} audioMuted
+   * @param {boolean} videoMuted
+   */
+  setMuted(audioMuted, videoMuted) {
+    this.micOff.hidden = !audioMuted;
+    this.cameraOff.hidden = !videoMuted;
+    this.element.dataset.audioMuted = String(audioMuted);
+    this.element.dataset.videoMuted = String(videoMuted);
+  }
+
+  /**
+   * Plays this stream (video and audio in one element).
+   * @param {MediaStream | null} stream
+   */
+  setStream(stream) {
+    this.element.dataset.hasVideo = String(Boolean(stream && stream.getVideoTracks().length > 0));
+    // Re-attach when the set of tracks changed, not only the stream object: not every
+    // browser picks up a video track added to a stream that is already playing.
+    const signature = stream ? stream.getTracks().map((track) => track.id).sort().join(' ') : '';
+    if (this.video.srcObject === stream && this.signature === signature) return;
+    this.signature = signature;
+    this.video.srcObject = stream;
+    if (stream) this.play();
+  }
+
+  /** Starts playback again, e.g. with sound after a user gesture. */
+  play() {
+    this.video.play().catch((error) => {
+      if (error instanceof DOMException && error.name === 'NotAllowedError' && !this.video.muted) {
+        // Autoplay with sound needs a gesture on this page. Play muted so the picture is
+        // there, and let the room offer a button to turn the sound on.
+        this.video.muted = true;
+        this.video.play().catch(() => {});
+        this.options.onAutoplayBlocked?.(this.video);
+      }
+      // AbortError: a newer srcObject replaced this one; nothing to do.
+    });
+  }
+
+  remove() {
+    this.video.srcObject = null;
+    this.element.remove();
+  }
+}
