@@ -8,9 +8,15 @@
 //!   records what it receives.
 //! - [`payload`]: synthetic media whose every packet names its sender and carries a checksum.
 
+mod driver;
 mod participant;
 pub mod payload;
+mod peer;
+mod publish;
 mod signal;
+mod state;
 
-pub use participant::{Participant, PublishOptions, Received, Snapshot};
+pub use participant::{ClientError, Participant};
+pub use publish::PublishOptions;
 pub use signal::{Signal, SignalError};
+pub use state::{Received, Snapshot};

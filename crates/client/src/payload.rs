@@ -18,8 +18,9 @@ pub struct Decoded {
 
 fn checksum(data: &[u8]) -> u32 {
     // FNV-1a: enough to catch truncation or corruption, not meant to resist forgery.
-    data.iter()
-        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193))
+    data.iter().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 fn body(sender: &str, counter: u32, len: usize) -> BytesMut {
@@ -89,9 +90,21 @@ mod tests {
     fn payloads_round_trip_and_detect_damage() {
         let v = video("alice", 7, true, 1000);
         assert!(v.len() >= 1000);
-        assert_eq!(decode(&v, true), Some(Decoded { sender: "alice".into(), counter: 7 }));
+        assert_eq!(
+            decode(&v, true),
+            Some(Decoded {
+                sender: "alice".into(),
+                counter: 7
+            })
+        );
         let a = audio("bob", 9, 120);
-        assert_eq!(decode(&a, false), Some(Decoded { sender: "bob".into(), counter: 9 }));
+        assert_eq!(
+            decode(&a, false),
+            Some(Decoded {
+                sender: "bob".into(),
+                counter: 9
+            })
+        );
         let mut damaged = v.to_vec();
         damaged[500] ^= 1;
         assert_eq!(decode(&damaged, true), None);

@@ -191,10 +191,17 @@ mod tests {
         forwarded(f.on_packet(pkt(101, 0, false)));
         f.on_gap(); // packets 102..=149 never reach the forwarder
         for seq in 150..160 {
-            assert!(matches!(f.on_packet(pkt(seq, 9000, false)), Decision::Drop { .. }));
+            assert!(matches!(
+                f.on_packet(pkt(seq, 9000, false)),
+                Decision::Drop { .. }
+            ));
         }
         let resumed = forwarded(f.on_packet(pkt(160, 18_000, true)));
-        assert_eq!(resumed.seq, first.wrapping_add(2), "no hole for the subscriber");
+        assert_eq!(
+            resumed.seq,
+            first.wrapping_add(2),
+            "no hole for the subscriber"
+        );
         assert_eq!(resumed.timestamp, 18_000, "timestamps keep real time");
         let next = forwarded(f.on_packet(pkt(161, 18_000, false)));
         assert_eq!(next.seq, first.wrapping_add(3));

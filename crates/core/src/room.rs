@@ -194,10 +194,17 @@ mod tests {
         let c = ParticipantId::from_string("c");
         r.join(b.clone(), "Bo", Role::Attendee).unwrap();
         r.join(c.clone(), "Cy", Role::Attendee).unwrap();
-        let others: Vec<_> = r.participants_except(&c).into_iter().map(|p| p.name).collect();
+        let others: Vec<_> = r
+            .participants_except(&c)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
         assert_eq!(others, ["Ada", "Bo"]);
         assert_eq!(r.tracks_except(&c).len(), 1);
-        assert!(r.tracks_except(&a).is_empty(), "own tracks are not offered back");
+        assert!(
+            r.tracks_except(&a).is_empty(),
+            "own tracks are not offered back"
+        );
     }
 
     #[test]
@@ -243,7 +250,10 @@ mod tests {
         let updated = r.set_muted(&a, MediaKind::Audio, true).unwrap();
         assert!(updated.audio_muted && !updated.video_muted);
         assert_eq!(r.set_muted(&a, MediaKind::Audio, true), None);
-        assert_eq!(r.set_muted(&ParticipantId::from_string("x"), MediaKind::Audio, true), None);
+        assert_eq!(
+            r.set_muted(&ParticipantId::from_string("x"), MediaKind::Audio, true),
+            None
+        );
     }
 
     #[test]
@@ -251,7 +261,16 @@ mod tests {
         assert_eq!(clean_name("  Ada \n").unwrap(), "Ada");
         assert_eq!(clean_name("A\u{0}da").unwrap(), "Ada");
         assert_eq!(clean_name("   "), Err(JoinError::InvalidName));
-        assert_eq!(clean_name(&"é".repeat(MAX_NAME_CHARS)).unwrap().chars().count(), MAX_NAME_CHARS);
-        assert_eq!(clean_name(&"é".repeat(MAX_NAME_CHARS + 1)), Err(JoinError::InvalidName));
+        assert_eq!(
+            clean_name(&"é".repeat(MAX_NAME_CHARS))
+                .unwrap()
+                .chars()
+                .count(),
+            MAX_NAME_CHARS
+        );
+        assert_eq!(
+            clean_name(&"é".repeat(MAX_NAME_CHARS + 1)),
+            Err(JoinError::InvalidName)
+        );
     }
 }

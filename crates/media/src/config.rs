@@ -23,7 +23,9 @@ impl FromStr for PortRange {
         let min: u16 = a.trim().parse().map_err(|_| format!("bad port `{a}`"))?;
         let max: u16 = b.trim().parse().map_err(|_| format!("bad port `{b}`"))?;
         if min == 0 || min > max {
-            return Err(format!("`{s}` is not a range of ports (1-65535, MIN <= MAX)"));
+            return Err(format!(
+                "`{s}` is not a range of ports (1-65535, MIN <= MAX)"
+            ));
         }
         Ok(Self { min, max })
     }
@@ -65,7 +67,13 @@ mod tests {
 
     #[test]
     fn port_ranges_parse_and_reject_nonsense() {
-        assert_eq!("40000-40100".parse::<PortRange>().unwrap(), PortRange { min: 40000, max: 40100 });
+        assert_eq!(
+            "40000-40100".parse::<PortRange>().unwrap(),
+            PortRange {
+                min: 40000,
+                max: 40100
+            }
+        );
         assert!("40100-40000".parse::<PortRange>().is_err());
         assert!("0-10".parse::<PortRange>().is_err());
         assert!("4000".parse::<PortRange>().is_err());

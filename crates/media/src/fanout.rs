@@ -48,10 +48,7 @@ pub(crate) struct Subscription {
 }
 
 impl PublishedTrack {
-    pub(crate) fn new(
-        info: TrackInfo,
-        stats: Arc<MediaStats>,
-    ) -> (Arc<Self>, mpsc::Receiver<()>) {
+    pub(crate) fn new(info: TrackInfo, stats: Arc<MediaStats>) -> (Arc<Self>, mpsc::Receiver<()>) {
         let (keyframe_tx, keyframe_rx) = mpsc::channel(1);
         let track = Arc::new(Self {
             info,
@@ -242,8 +239,15 @@ mod tests {
         while let Ok(p) = healthy.rx.try_recv() {
             got.push(p.header.sequence_number);
         }
-        assert_eq!(got, (0..100).collect::<Vec<_>>(), "healthy subscriber got every packet");
-        assert!(stalled.gap.load(Ordering::Relaxed), "stalled subscriber is told it missed packets");
+        assert_eq!(
+            got,
+            (0..100).collect::<Vec<_>>(),
+            "healthy subscriber got every packet"
+        );
+        assert!(
+            stalled.gap.load(Ordering::Relaxed),
+            "stalled subscriber is told it missed packets"
+        );
         assert!(!healthy.gap.load(Ordering::Relaxed));
         assert_eq!(MediaStats::get(&stats.dropped_overflow), 96);
     }
@@ -259,7 +263,10 @@ mod tests {
         assert!(b.rx.try_recv().is_ok());
         track.end();
         assert!(track.is_ended());
-        assert!(matches!(b.rx.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)));
+        assert!(matches!(
+            b.rx.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
     }
 
     #[tokio::test(start_paused = true)]
@@ -267,10 +274,14 @@ mod tests {
         let (track, keyframe_rx, stats) = track(MediaKind::Video);
         let sent = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&sent);
-        tokio::spawn(run_keyframe_requests(keyframe_rx, Arc::clone(&stats), move || {
-            counter.fetch_add(1, Ordering::Relaxed);
-            async { true }
-        }));
+        tokio::spawn(run_keyframe_requests(
+            keyframe_rx,
+            Arc::clone(&stats),
+            move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                async { true }
+            },
+        ));
         // Twenty subscribers each ask every 50 ms for two seconds.
         for _ in 0..40 {
             for _ in 0..20 {

@@ -10,13 +10,13 @@ use crate::stats::MediaStats;
 use hearth_proto::{IceCandidate, PcTarget, TrackId};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{Registry, Slot};
+use rtc::peer_connection::configuration::RTCBundlePolicy;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
-use rtc::peer_connection::configuration::RTCBundlePolicy;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
@@ -62,7 +62,9 @@ pub struct PeerFactory {
 
 impl std::fmt::Debug for PeerFactory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PeerFactory").field("config", &self.config).finish()
+        f.debug_struct("PeerFactory")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -257,8 +259,15 @@ mod tests {
             "candidate:1 1 udp 2130706431 203.0.113.7 40000 typ host"
         );
         assert_eq!(advertise(line, None), line);
-        let srflx = "candidate:2 1 udp 1694498815 198.51.100.1 40000 typ srflx raddr 10.0.0.5 rport 40000";
-        assert_eq!(advertise(srflx, Some("203.0.113.7".parse().unwrap())), srflx);
-        assert_eq!(advertise("garbage", Some("203.0.113.7".parse().unwrap())), "garbage");
+        let srflx =
+            "candidate:2 1 udp 1694498815 198.51.100.1 40000 typ srflx raddr 10.0.0.5 rport 40000";
+        assert_eq!(
+            advertise(srflx, Some("203.0.113.7".parse().unwrap())),
+            srflx
+        );
+        assert_eq!(
+            advertise("garbage", Some("203.0.113.7".parse().unwrap())),
+            "garbage"
+        );
     }
 }

@@ -61,18 +61,22 @@ impl TrackSink for PublishSink {
 
         // Keyframe requests from subscribers, throttled, become PLIs to this publisher.
         let pli_track = Arc::clone(&track);
-        tokio::spawn(run_keyframe_requests(keyframe_rx, Arc::clone(&self.stats), move || {
-            let track = Arc::clone(&pli_track);
-            async move {
-                track
-                    .write_rtcp(vec![Box::new(PictureLossIndication {
-                        sender_ssrc: 0,
-                        media_ssrc: ssrc,
-                    })])
-                    .await
-                    .is_ok()
-            }
-        }));
+        tokio::spawn(run_keyframe_requests(
+            keyframe_rx,
+            Arc::clone(&self.stats),
+            move || {
+                let track = Arc::clone(&pli_track);
+                async move {
+                    track
+                        .write_rtcp(vec![Box::new(PictureLossIndication {
+                            sender_ssrc: 0,
+                            media_ssrc: ssrc,
+                        })])
+                        .await
+                        .is_ok()
+                }
+            },
+        ));
 
         // The reader: one task per published track, the only place a packet enters the SFU.
         let reader_track = Arc::clone(&published);
@@ -93,7 +97,9 @@ impl TrackSink for PublishSink {
             reader_track.end();
             tracing::debug!(track_id = %reader_track.id(), "track ended");
             // The owner may be gone already (participant left); then nobody needs to know.
-            let _ = events.send(MediaEvent::TrackEnded(reader_track.id().clone())).await;
+            let _ = events
+                .send(MediaEvent::TrackEnded(reader_track.id().clone()))
+                .await;
         });
 
         if self

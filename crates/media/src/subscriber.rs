@@ -158,7 +158,11 @@ impl Subscriber {
             connected: self.connected.clone(),
             stats: Arc::clone(&self.stats),
         }));
-        let feedback = tokio::spawn(feedback_loop(local, Arc::clone(&published), Arc::clone(&self.stats)));
+        let feedback = tokio::spawn(feedback_loop(
+            local,
+            Arc::clone(&published),
+            Arc::clone(&self.stats),
+        ));
         self.tracks.insert(
             info.id.clone(),
             DownTrack {
@@ -205,8 +209,8 @@ impl Subscriber {
 
     /// Applies the client's answer to the last offer.
     pub async fn handle_answer(&self, sdp: String) -> Result<(), MediaError> {
-        let answer =
-            RTCSessionDescription::answer(sdp).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
+        let answer = RTCSessionDescription::answer(sdp)
+            .map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
         self.pc
             .set_remote_description(answer)
             .await

@@ -2,8 +2,8 @@
 //! frame can be wrong.
 
 use crate::{ClientMessage, ErrorCode, MAX_MESSAGE_BYTES, ServerMessage};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Why a frame could not be decoded. Carries the stable code and a message safe to send back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,18 +63,34 @@ fn decode<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, DecodeEr
     if text.len() > MAX_MESSAGE_BYTES {
         return Err(DecodeError::new(
             ErrorCode::MessageTooLarge,
-            format!("message is {} bytes; the limit is {MAX_MESSAGE_BYTES}", text.len()),
+            format!(
+                "message is {} bytes; the limit is {MAX_MESSAGE_BYTES}",
+                text.len()
+            ),
         ));
     }
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| DecodeError::new(ErrorCode::BadJson, format!("not valid JSON: {e}")))?;
     let Some(object) = value.as_object() else {
-        return Err(DecodeError::new(ErrorCode::BadJson, "a message must be a JSON object"));
+        return Err(DecodeError::new(
+            ErrorCode::BadJson,
+            "a message must be a JSON object",
+        ));
     };
     let ty = match object.get("type") {
         Some(serde_json::Value::String(ty)) => ty.as_str(),
-        Some(_) => return Err(DecodeError::new(ErrorCode::UnknownType, "`type` must be a string")),
-        None => return Err(DecodeError::new(ErrorCode::UnknownType, "missing `type` field")),
+        Some(_) => {
+            return Err(DecodeError::new(
+                ErrorCode::UnknownType,
+                "`type` must be a string",
+            ));
+        }
+        None => {
+            return Err(DecodeError::new(
+                ErrorCode::UnknownType,
+                "missing `type` field",
+            ));
+        }
     };
     if !known.contains(&ty) {
         // Truncate what we echo: the type came from the network.
@@ -110,7 +126,10 @@ mod tests {
             host_key: None,
         };
         let text = encode(&msg);
-        assert_eq!(text, r#"{"type":"join","version":1,"session_id":"s1","name":"Ada"}"#);
+        assert_eq!(
+            text,
+            r#"{"type":"join","version":1,"session_id":"s1","name":"Ada"}"#
+        );
         assert_eq!(decode_client(&text).unwrap(), msg);
     }
 
@@ -134,18 +153,36 @@ mod tests {
 
     #[test]
     fn malformed_json_is_bad_json() {
-        assert_eq!(decode_client("{not json").unwrap_err().code, ErrorCode::BadJson);
+        assert_eq!(
+            decode_client("{not json").unwrap_err().code,
+            ErrorCode::BadJson
+        );
         assert_eq!(decode_client("[1,2]").unwrap_err().code, ErrorCode::BadJson);
-        assert_eq!(decode_client("\"join\"").unwrap_err().code, ErrorCode::BadJson);
+        assert_eq!(
+            decode_client("\"join\"").unwrap_err().code,
+            ErrorCode::BadJson
+        );
     }
 
     #[test]
     fn unknown_or_missing_type_is_unknown_type() {
-        assert_eq!(decode_client(r#"{"type":"fly"}"#).unwrap_err().code, ErrorCode::UnknownType);
-        assert_eq!(decode_client(r#"{"name":"x"}"#).unwrap_err().code, ErrorCode::UnknownType);
-        assert_eq!(decode_client(r#"{"type":7}"#).unwrap_err().code, ErrorCode::UnknownType);
+        assert_eq!(
+            decode_client(r#"{"type":"fly"}"#).unwrap_err().code,
+            ErrorCode::UnknownType
+        );
+        assert_eq!(
+            decode_client(r#"{"name":"x"}"#).unwrap_err().code,
+            ErrorCode::UnknownType
+        );
+        assert_eq!(
+            decode_client(r#"{"type":7}"#).unwrap_err().code,
+            ErrorCode::UnknownType
+        );
         // A server-only type sent by a client is unknown to the server.
-        assert_eq!(decode_client(r#"{"type":"joined"}"#).unwrap_err().code, ErrorCode::UnknownType);
+        assert_eq!(
+            decode_client(r#"{"type":"joined"}"#).unwrap_err().code,
+            ErrorCode::UnknownType
+        );
     }
 
     #[test]
@@ -160,8 +197,14 @@ mod tests {
 
     #[test]
     fn oversize_is_rejected_before_parsing() {
-        let big = format!(r#"{{"type":"publish_offer","sdp":"{}"}}"#, "a".repeat(MAX_MESSAGE_BYTES));
-        assert_eq!(decode_client(&big).unwrap_err().code, ErrorCode::MessageTooLarge);
+        let big = format!(
+            r#"{{"type":"publish_offer","sdp":"{}"}}"#,
+            "a".repeat(MAX_MESSAGE_BYTES)
+        );
+        assert_eq!(
+            decode_client(&big).unwrap_err().code,
+            ErrorCode::MessageTooLarge
+        );
     }
 
     #[test]

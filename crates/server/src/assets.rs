@@ -27,7 +27,10 @@ pub fn file(path: &str) -> Option<Response> {
     let asset = Web::get(path)?;
     let mut response = (StatusCode::OK, asset.data.into_owned()).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(path)),
+    );
     // The client is small and versioned with the binary; revalidate so an upgrade shows at once.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Some(response)
@@ -41,6 +44,10 @@ pub fn index(status: StatusCode) -> Response {
             *response.status_mut() = status;
             response
         }
-        None => (StatusCode::INTERNAL_SERVER_ERROR, "web client missing from build").into_response(),
+        None => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "web client missing from build",
+        )
+            .into_response(),
     }
 }

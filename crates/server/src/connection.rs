@@ -55,7 +55,10 @@ pub async fn serve(socket: WebSocket, state: AppState, peer: SocketAddr) {
         }
         Err(end) => end,
     };
-    tracing::debug!(%peer, ?end, "websocket closed");
+    match end {
+        End::Closed => tracing::debug!(%peer, "websocket closed"),
+        End::Fatal(code) => tracing::debug!(%peer, %code, "websocket closed after a fatal error"),
+    }
     let _ = conn.socket.send(Message::Close(None)).await;
 }
 
@@ -120,7 +123,11 @@ impl Conn {
             let _ = self
                 .socket
                 .send(Message::Close(Some(CloseFrame {
-                    code: if code == ErrorCode::Internal { 1011 } else { 1008 },
+                    code: if code == ErrorCode::Internal {
+                        1011
+                    } else {
+                        1008
+                    },
                     reason: code.as_str().into(),
                 })))
                 .await;
@@ -140,8 +147,12 @@ impl Conn {
             None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Err(End::Closed),
             Some(Ok(Message::Text(text))) => Ok(Some(text.to_string())),
             Some(Ok(Message::Binary(_))) => {
-                self.error(participant, ErrorCode::BinaryNotSupported, "binary frames are not part of the protocol")
-                    .await?;
+                self.error(
+                    participant,
+                    ErrorCode::BinaryNotSupported,
+                    "binary frames are not part of the protocol",
+                )
+                .await?;
                 Ok(None)
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(None),
@@ -189,16 +200,24 @@ impl Conn {
                         .await?;
                     }
                     let Some(session) = self.state.sessions().get(&session_id) else {
-                        self.error(None, ErrorCode::UnknownSession, "this session does not exist or has ended")
-                            .await?;
+                        self.error(
+                            None,
+                            ErrorCode::UnknownSession,
+                            "this session does not exist or has ended",
+                        )
+                        .await?;
                         continue;
                     };
                     let role = match host_key {
                         None => Role::Attendee,
                         Some(key) if session.is_host_key(&key) => Role::Host,
                         Some(_) => {
-                            self.error(None, ErrorCode::BadMessage, "the host key in this link is not valid")
-                                .await?;
+                            self.error(
+                                None,
+                                ErrorCode::BadMessage,
+                                "the host key in this link is not valid",
+                            )
+                            .await?;
                             continue;
                         }
                     };
@@ -208,7 +227,8 @@ impl Conn {
                     }
                 }
                 Ok(_) => {
-                    self.error(None, ErrorCode::NotJoined, "send join first").await?;
+                    self.error(None, ErrorCode::NotJoined, "send join first")
+                        .await?;
                 }
             }
         }
@@ -229,7 +249,12 @@ impl Conn {
         let (publisher, subscriber) = match (publisher, subscriber) {
             (Ok(p), Ok(s)) => (p, s),
             (Err(e), _) | (_, Err(e)) => {
-                self.error(None, ErrorCode::Internal, format!("could not open media: {e}")).await?;
+                self.error(
+                    None,
+                    ErrorCode::Internal,
+                    format!("could not open media: {e}"),
+                )
+                .await?;
                 return Err(End::Fatal(ErrorCode::Internal));
             }
         };
@@ -257,7 +282,8 @@ impl Conn {
                 return Ok(None);
             }
             _ => {
-                self.error(None, ErrorCode::Internal, "room unavailable").await?;
+                self.error(None, ErrorCode::Internal, "room unavailable")
+                    .await?;
                 return Err(End::Fatal(ErrorCode::Internal));
             }
         };
@@ -347,7 +373,12 @@ impl Conn {
         };
         match message {
             ClientMessage::Join { .. } => {
-                self.error(Some(&p.id), ErrorCode::AlreadyJoined, "this socket already joined").await
+                self.error(
+                    Some(&p.id),
+                    ErrorCode::AlreadyJoined,
+                    "this socket already joined",
+                )
+                .await
             }
             ClientMessage::Ping { nonce } => {
                 if self.send(&ServerMessage::Pong { nonce }).await {
@@ -364,19 +395,28 @@ impl Conn {
                         Err(End::Closed)
                     }
                 }
-                Err(e) => self.error(Some(&p.id), ErrorCode::InvalidSdp, e.to_string()).await,
+                Err(e) => {
+                    self.error(Some(&p.id), ErrorCode::InvalidSdp, e.to_string())
+                        .await
+                }
             },
             ClientMessage::SubscribeAnswer { sdp } => {
                 if !p.offer_outstanding {
                     return self
-                        .error(Some(&p.id), ErrorCode::UnexpectedAnswer, "no subscribe_offer is waiting for an answer")
+                        .error(
+                            Some(&p.id),
+                            ErrorCode::UnexpectedAnswer,
+                            "no subscribe_offer is waiting for an answer",
+                        )
                         .await;
                 }
                 p.offer_outstanding = false;
                 if let Err(e) = p.subscriber.handle_answer(sdp).await {
                     // Offer again so the client gets another chance with a fresh offer.
                     p.needs_offer = true;
-                    return self.error(Some(&p.id), ErrorCode::InvalidSdp, e.to_string()).await;
+                    return self
+                        .error(Some(&p.id), ErrorCode::InvalidSdp, e.to_string())
+                        .await;
                 }
                 Ok(())
             }
@@ -387,7 +427,10 @@ impl Conn {
                 };
                 match result {
                     Ok(()) => Ok(()),
-                    Err(e) => self.error(Some(&p.id), ErrorCode::InvalidCandidate, e.to_string()).await,
+                    Err(e) => {
+                        self.error(Some(&p.id), ErrorCode::InvalidCandidate, e.to_string())
+                            .await
+                    }
                 }
             }
             ClientMessage::Mute { kind, muted } => {
@@ -437,12 +480,19 @@ impl Conn {
     async fn on_media_event(&mut self, p: &mut Participant, event: MediaEvent) -> Result<(), End> {
         match event {
             MediaEvent::Candidate { target, candidate } => {
-                if !self.send(&ServerMessage::Candidate { target, candidate }).await {
+                if !self
+                    .send(&ServerMessage::Candidate { target, candidate })
+                    .await
+                {
                     return Err(End::Closed);
                 }
             }
             MediaEvent::TrackPublished(track) => {
-                let _ = p.session.room.send(RoomCommand::TrackPublished { track }).await;
+                let _ = p
+                    .session
+                    .room
+                    .send(RoomCommand::TrackPublished { track })
+                    .await;
             }
             MediaEvent::TrackEnded(id) => {
                 let _ = p.session.room.send(RoomCommand::TrackEnded { id }).await;
@@ -479,7 +529,12 @@ impl Conn {
                 }
             }
             Err(e) => {
-                self.error(Some(&p.id), ErrorCode::Internal, format!("subscribe offer: {e}")).await
+                self.error(
+                    Some(&p.id),
+                    ErrorCode::Internal,
+                    format!("subscribe offer: {e}"),
+                )
+                .await
             }
         }
     }

@@ -61,7 +61,11 @@ fn base_url(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c)))
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+        })
         .ok_or_else(|| ApiError::invalid("missing or invalid Host header; set --public-url"))?;
     Ok(format!("http://{host}"))
 }
@@ -121,7 +125,10 @@ async fn get_session(
     Path(id): Path<String>,
 ) -> Result<Json<SessionSummary>, ApiError> {
     let id = SessionId::from_string(id);
-    let handle = state.sessions().get(&id).ok_or_else(ApiError::unknown_session)?;
+    let handle = state
+        .sessions()
+        .get(&id)
+        .ok_or_else(ApiError::unknown_session)?;
     let occupancy = state
         .sessions()
         .occupancy(&id)

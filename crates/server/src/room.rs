@@ -6,8 +6,7 @@
 use hearth_core::Room;
 use hearth_media::PublishedTrack;
 use hearth_proto::{
-    MediaKind, ParticipantId, ParticipantInfo, Role, ServerMessage, SessionInfo, TrackId,
-    TrackInfo,
+    MediaKind, ParticipantId, ParticipantInfo, Role, ServerMessage, SessionInfo, TrackId, TrackInfo,
 };
 use std::collections::HashMap;
 use std::sync::Arc;

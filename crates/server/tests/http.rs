@@ -12,18 +12,30 @@ fn state() -> AppState {
 }
 
 async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, String, Option<String>) {
-    let response = app(state.clone()).oneshot(request).await.expect("infallible router");
+    let response = app(state.clone())
+        .oneshot(request)
+        .await
+        .expect("infallible router");
     let status = response.status();
     let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or_default().to_owned());
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
-    (status, String::from_utf8_lossy(&bytes).into_owned(), content_type)
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (
+        status,
+        String::from_utf8_lossy(&bytes).into_owned(),
+        content_type,
+    )
 }
 
 fn get(path: &str) -> Request<Body> {
-    Request::get(path).header(header::HOST, "hearth.test:8080").body(Body::empty()).unwrap()
+    Request::get(path)
+        .header(header::HOST, "hearth.test:8080")
+        .body(Body::empty())
+        .unwrap()
 }
 
 fn post_json(path: &str, body: &str) -> Request<Body> {
@@ -49,14 +61,21 @@ async fn healthz_answers_ok() {
 #[tokio::test]
 async fn creating_a_session_returns_absolute_host_and_invite_links() {
     let state = state();
-    let (status, body, _) = call(&state, post_json("/api/sessions", r#"{"title":"  Book club  "}"#)).await;
+    let (status, body, _) = call(
+        &state,
+        post_json("/api/sessions", r#"{"title":"  Book club  "}"#),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let id = v["id"].as_str().unwrap();
     assert_eq!(v["title"], "Book club");
     assert_eq!(v["invite_url"], format!("http://hearth.test:8080/s/{id}"));
     let host_url = v["host_url"].as_str().unwrap();
-    assert!(host_url.starts_with(&format!("http://hearth.test:8080/s/{id}?k=")), "{host_url}");
+    assert!(
+        host_url.starts_with(&format!("http://hearth.test:8080/s/{id}?k=")),
+        "{host_url}"
+    );
     let key = host_url.split("k=").nth(1).unwrap();
     assert_eq!(key.len(), 32, "128-bit host key");
 
@@ -70,7 +89,10 @@ async fn creating_a_session_returns_absolute_host_and_invite_links() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["title"], "Book club");
     assert_eq!(v["participants"], 0);
-    assert!(v.get("host_url").is_none(), "the public summary never reveals the host link");
+    assert!(
+        v.get("host_url").is_none(),
+        "the public summary never reveals the host link"
+    );
 }
 
 #[tokio::test]
@@ -86,13 +108,24 @@ async fn configured_public_url_is_used_for_links() {
     .unwrap();
     let (_, body, _) = call(&state, post_json("/api/sessions", r#"{"title":"x"}"#)).await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(v["invite_url"].as_str().unwrap().starts_with("https://rooms.example.org/s/"));
+    assert!(
+        v["invite_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://rooms.example.org/s/")
+    );
 }
 
 #[tokio::test]
 async fn invalid_session_requests_get_clear_errors() {
     let state = state();
-    for body in [r#"{"title":""}"#, r#"{"title":"   "}"#, r#"{"nope":1}"#, "not json", r#"{"title":7}"#] {
+    for body in [
+        r#"{"title":""}"#,
+        r#"{"title":"   "}"#,
+        r#"{"nope":1}"#,
+        "not json",
+        r#"{"title":7}"#,
+    ] {
         let (status, text, _) = call(&state, post_json("/api/sessions", body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {text}");
         assert_eq!(error_code(&text), "invalid_request");
@@ -113,8 +146,15 @@ async fn unknown_sessions_answer_404_not_200() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&body), "unknown_session");
     let (status, page, _) = call(&state, get("/s/does-not-exist")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "a dead invite link is not a 200");
-    assert!(page.contains("<script"), "but it still opens the page that explains");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a dead invite link is not a 200"
+    );
+    assert!(
+        page.contains("<script"),
+        "but it still opens the page that explains"
+    );
 }
 
 #[tokio::test]
@@ -124,7 +164,13 @@ async fn web_client_is_served_from_the_binary_and_nothing_else_is() {
     assert_eq!(status, StatusCode::OK);
     assert!(content_type.unwrap().starts_with("text/javascript"));
     assert!(!js.is_empty());
-    for path in ["/../Cargo.toml", "/%2e%2e/Cargo.toml", "/js/../../Cargo.toml", "/etc/passwd", "/nope.js"] {
+    for path in [
+        "/../Cargo.toml",
+        "/%2e%2e/Cargo.toml",
+        "/js/../../Cargo.toml",
+        "/etc/passwd",
+        "/nope.js",
+    ] {
         let (status, body, _) = call(&state, get(path)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert!(!body.contains("[workspace]"), "{path} leaked a file");

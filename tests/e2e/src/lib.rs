@@ -41,7 +41,9 @@ impl TestServer {
     pub async fn start_with(mut config: ServerConfig) -> Self {
         init_logs();
         config.media.bind_ip = LOCALHOST;
-        let listener = TcpListener::bind((LOCALHOST, 0)).await.expect("bind port 0");
+        let listener = TcpListener::bind((LOCALHOST, 0))
+            .await
+            .expect("bind port 0");
         let addr = listener.local_addr().expect("bound address");
         let (flag_tx, flag_rx) = watch::channel(false);
         let state = AppState::new(config, flag_rx).expect("server state");
@@ -53,7 +55,9 @@ impl TestServer {
                     let _ = stopped.await;
                     let _ = flag_tx.send(true);
                 };
-                hearth_server::serve(listener, state, shutdown).await.expect("server ran");
+                hearth_server::serve(listener, state, shutdown)
+                    .await
+                    .expect("server ran");
             }
         });
         Self {
@@ -77,7 +81,11 @@ impl TestServer {
         let v: serde_json::Value = serde_json::from_str(&json).expect("json body");
         let id = v["id"].as_str().expect("id").to_owned();
         let host_url = v["host_url"].as_str().expect("host_url");
-        let key = host_url.split("k=").nth(1).expect("host key in host_url").to_owned();
+        let key = host_url
+            .split("k=")
+            .nth(1)
+            .expect("host key in host_url")
+            .to_owned();
         (SessionId::from_string(id), key)
     }
 
@@ -99,13 +107,21 @@ impl TestServer {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .expect("status line");
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
         (status, body)
     }
 
     /// People and tracks in a session, from the room task.
     pub async fn occupancy(&self, id: &SessionId) -> (usize, usize) {
-        let o = self.state.sessions().occupancy(id).await.expect("session exists");
+        let o = self
+            .state
+            .sessions()
+            .occupancy(id)
+            .await
+            .expect("session exists");
         (o.participants, o.tracks)
     }
 

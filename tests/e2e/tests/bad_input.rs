@@ -23,7 +23,10 @@ async fn expect_error(signal: &mut Signal, code: ErrorCode) -> String {
 }
 
 async fn expect_alive(signal: &mut Signal) {
-    signal.send(&ClientMessage::Ping { nonce: 42 }).await.expect("ping");
+    signal
+        .send(&ClientMessage::Ping { nonce: 42 })
+        .await
+        .expect("ping");
     let pong = signal
         .recv_until(WAIT, |m| matches!(m, ServerMessage::Pong { .. }))
         .await
@@ -70,7 +73,9 @@ async fn unknown_message_type_gets_unknown_type() {
     s.send_text(r#"{"no_type":true}"#).await.unwrap();
     expect_error(&mut s, ErrorCode::UnknownType).await;
     // A known type with wrong fields is a different, equally stable code.
-    s.send_text(r#"{"type":"mute","kind":"smell","muted":true}"#).await.unwrap();
+    s.send_text(r#"{"type":"mute","kind":"smell","muted":true}"#)
+        .await
+        .unwrap();
     expect_error(&mut s, ErrorCode::BadMessage).await;
     expect_alive(&mut s).await;
 }
@@ -83,7 +88,10 @@ async fn oversize_message_is_refused_and_the_socket_closed() {
     let sdp = "v".repeat(MAX_MESSAGE_BYTES + 1);
     s.send(&ClientMessage::PublishOffer { sdp }).await.unwrap();
     expect_error(&mut s, ErrorCode::MessageTooLarge).await;
-    assert!(s.closed_within(WAIT).await, "socket closed after message_too_large");
+    assert!(
+        s.closed_within(WAIT).await,
+        "socket closed after message_too_large"
+    );
     // The room no longer counts the sender.
     let mut gone = false;
     for _ in 0..100 {
@@ -111,17 +119,31 @@ async fn messages_before_join_get_not_joined() {
     let server = TestServer::start().await;
     let (session, _) = server.create_session("t").await;
     let mut s = Signal::connect(&server.ws_url()).await.unwrap();
-    s.send(&ClientMessage::PublishOffer { sdp: "v=0".into() }).await.unwrap();
+    s.send(&ClientMessage::PublishOffer { sdp: "v=0".into() })
+        .await
+        .unwrap();
     expect_error(&mut s, ErrorCode::NotJoined).await;
-    s.send(&ClientMessage::Mute { kind: MediaKind::Audio, muted: true }).await.unwrap();
+    s.send(&ClientMessage::Mute {
+        kind: MediaKind::Audio,
+        muted: true,
+    })
+    .await
+    .unwrap();
     expect_error(&mut s, ErrorCode::NotJoined).await;
     // Ping is allowed before join, and join still works afterwards.
     expect_alive(&mut s).await;
     s.send(&join(&session)).await.unwrap();
-    assert!(matches!(s.recv(WAIT).await.unwrap(), ServerMessage::Joined { .. }));
+    assert!(matches!(
+        s.recv(WAIT).await.unwrap(),
+        ServerMessage::Joined { .. }
+    ));
     s.send(&join(&session)).await.unwrap();
     expect_error(&mut s, ErrorCode::AlreadyJoined).await;
-    assert_eq!(server.occupancy(&session).await.0, 1, "a second join adds nobody");
+    assert_eq!(
+        server.occupancy(&session).await.0,
+        1,
+        "a second join adds nobody"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,19 +151,28 @@ async fn garbage_sdp_gets_invalid_sdp() {
     let server = TestServer::start().await;
     let (session, _) = server.create_session("t").await;
     let mut s = joined_socket(&server, &session).await;
-    s.send(&ClientMessage::PublishOffer { sdp: "this is not sdp".into() }).await.unwrap();
-    expect_error(&mut s, ErrorCode::InvalidSdp).await;
     s.send(&ClientMessage::PublishOffer {
-        sdp: "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n".into(),
+        sdp: "this is not sdp".into(),
     })
     .await
     .unwrap();
     expect_error(&mut s, ErrorCode::InvalidSdp).await;
-    s.send(&ClientMessage::SubscribeAnswer { sdp: "v=0".into() }).await.unwrap();
-    expect_error(&mut s, ErrorCode::UnexpectedAnswer).await;
-    s.send_text(r#"{"type":"candidate","target":"publish","candidate":{"candidate":"candidate:garbage"}}"#)
+    s.send(&ClientMessage::PublishOffer {
+        sdp: "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+            .into(),
+    })
+    .await
+    .unwrap();
+    expect_error(&mut s, ErrorCode::InvalidSdp).await;
+    s.send(&ClientMessage::SubscribeAnswer { sdp: "v=0".into() })
         .await
         .unwrap();
+    expect_error(&mut s, ErrorCode::UnexpectedAnswer).await;
+    s.send_text(
+        r#"{"type":"candidate","target":"publish","candidate":{"candidate":"candidate:garbage"}}"#,
+    )
+    .await
+    .unwrap();
     // Held until an offer arrives; a flood of them is refused rather than stored.
     let mut refused = false;
     for _ in 0..40 {
@@ -150,11 +181,20 @@ async fn garbage_sdp_gets_invalid_sdp() {
             .unwrap();
     }
     while let Ok(m) = s.recv(Duration::from_secs(1)).await {
-        if matches!(m, ServerMessage::Error { code: ErrorCode::InvalidCandidate, .. }) {
+        if matches!(
+            m,
+            ServerMessage::Error {
+                code: ErrorCode::InvalidCandidate,
+                ..
+            }
+        ) {
             refused = true;
         }
     }
-    assert!(refused, "too many early candidates are refused with invalid_candidate");
+    assert!(
+        refused,
+        "too many early candidates are refused with invalid_candidate"
+    );
     expect_alive(&mut s).await;
 }
 
@@ -164,7 +204,9 @@ async fn unknown_session_and_wrong_version_are_refused_and_closed() {
     let (session, _) = server.create_session("t").await;
 
     let mut s = Signal::connect(&server.ws_url()).await.unwrap();
-    s.send(&join(&SessionId::from_string("no-such-session"))).await.unwrap();
+    s.send(&join(&SessionId::from_string("no-such-session")))
+        .await
+        .unwrap();
     expect_error(&mut s, ErrorCode::UnknownSession).await;
     assert!(s.closed_within(WAIT).await);
 
@@ -237,7 +279,10 @@ async fn silent_clients_are_timed_out() {
     assert!(dropped, "timed-out client left the room");
     // What it finds when it finally reads: the idle_timeout error, or (if its client library
     // first tries to answer the queued pings) a socket already closed by the server.
-    match silent.recv_until(WAIT, |m| matches!(m, ServerMessage::Error { .. })).await {
+    match silent
+        .recv_until(WAIT, |m| matches!(m, ServerMessage::Error { .. }))
+        .await
+    {
         Ok(ServerMessage::Error { code, .. }) => assert_eq!(code, ErrorCode::IdleTimeout),
         Ok(other) => panic!("unexpected {other:?}"),
         Err(hearth_client::SignalError::Timeout) => panic!("socket still open"),
@@ -251,13 +296,22 @@ async fn silent_clients_are_timed_out() {
 async fn bad_input_does_not_disturb_other_participants() {
     let server = TestServer::start().await;
     let (session, key) = server.create_session("t").await;
-    let mut a = Participant::join(&server.base, &session, "Ada", Some(key), LOCALHOST).await.unwrap();
-    let mut b = Participant::join(&server.base, &session, "Bo", None, LOCALHOST).await.unwrap();
+    let mut a = Participant::join(&server.base, &session, "Ada", Some(key), LOCALHOST)
+        .await
+        .unwrap();
+    let mut b = Participant::join(&server.base, &session, "Bo", None, LOCALHOST)
+        .await
+        .unwrap();
     a.publish(1).await.unwrap();
     b.publish(1).await.unwrap();
     let ia = a.id().clone();
     let received_from_a = |p: &Participant| -> u64 {
-        p.snapshot().received.values().filter(|r| r.from == ia.as_str()).map(|r| r.intact).sum()
+        p.snapshot()
+            .received
+            .values()
+            .filter(|r| r.from == ia.as_str())
+            .map(|r| r.intact)
+            .sum()
     };
     eventually("b receives a", WAIT, || received_from_a(&b) > 20).await;
 
@@ -271,16 +325,29 @@ async fn bad_input_does_not_disturb_other_participants() {
     ] {
         hostile.send_text(text).await.unwrap();
     }
-    hostile.send_text("x".repeat(MAX_MESSAGE_BYTES + 10)).await.unwrap();
+    hostile
+        .send_text("x".repeat(MAX_MESSAGE_BYTES + 10))
+        .await
+        .unwrap();
     assert!(hostile.closed_within(WAIT).await);
     let mut unknown = Signal::connect(&server.ws_url()).await.unwrap();
-    unknown.send(&join(&SessionId::from_string("nope"))).await.unwrap();
+    unknown
+        .send(&join(&SessionId::from_string("nope")))
+        .await
+        .unwrap();
 
     let before = received_from_a(&b);
-    eventually("b keeps receiving a", WAIT, || received_from_a(&b) > before + 50).await;
+    eventually("b keeps receiving a", WAIT, || {
+        received_from_a(&b) > before + 50
+    })
+    .await;
     for p in [&a, &b] {
         let snap = p.snapshot();
-        assert!(snap.errors.is_empty(), "bystander saw errors: {:?}", snap.errors);
+        assert!(
+            snap.errors.is_empty(),
+            "bystander saw errors: {:?}",
+            snap.errors
+        );
         assert!(!snap.closed);
     }
 }

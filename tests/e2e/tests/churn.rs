@@ -9,14 +9,18 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_join_and_leave_leaves_no_stale_state() {
     let server = TestServer::start().await;
     let (session, key) = server.create_session("churn").await;
-    let mut host = Participant::join(&server.base, &session, "Host", Some(key), LOCALHOST).await.unwrap();
+    let mut host = Participant::join(&server.base, &session, "Host", Some(key), LOCALHOST)
+        .await
+        .unwrap();
     host.publish(1).await.unwrap();
 
     // One warm-up round so lazily created runtime resources exist before the baseline.
@@ -26,9 +30,15 @@ async fn repeated_join_and_leave_leaves_no_stale_state() {
             tokio::time::sleep(Duration::from_millis(300)).await;
             rounds.push(open_fds());
         }
-        let mut guest = Participant::join(&server.base, &session, &format!("Guest {round}"), None, LOCALHOST)
-            .await
-            .unwrap();
+        let mut guest = Participant::join(
+            &server.base,
+            &session,
+            &format!("Guest {round}"),
+            None,
+            LOCALHOST,
+        )
+        .await
+        .unwrap();
         guest.publish(1).await.unwrap();
         let gid = guest.id().clone();
         eventually("host receives the guest's video", WAIT, || {
@@ -57,9 +67,17 @@ async fn repeated_join_and_leave_leaves_no_stale_state() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(settled, "only the host and its two tracks remain: {:?}", server.occupancy(&session).await);
+    assert!(
+        settled,
+        "only the host and its two tracks remain: {:?}",
+        server.occupancy(&session).await
+    );
     let snap = host.snapshot();
-    assert_eq!(snap.left.len(), 7, "every guest's departure was announced once");
+    assert_eq!(
+        snap.left.len(),
+        7,
+        "every guest's departure was announced once"
+    );
     assert!(snap.errors.is_empty(), "{:?}", snap.errors);
 
     // Sockets and other descriptors go back to where they were (a little slack for timers and

@@ -13,7 +13,9 @@ const WAIT: Duration = Duration::from_secs(20);
 async fn subscribers_get_keyframes_on_join_and_request_storms_are_throttled() {
     let server = TestServer::start().await;
     let (session, key) = server.create_session("keyframes").await;
-    let mut a = Participant::join(&server.base, &session, "Ada", Some(key), LOCALHOST).await.unwrap();
+    let mut a = Participant::join(&server.base, &session, "Ada", Some(key), LOCALHOST)
+        .await
+        .unwrap();
     a.publish_with(PublishOptions {
         video_packets_per_frame: 2,
         keyframe_every: None,
@@ -21,12 +23,17 @@ async fn subscribers_get_keyframes_on_join_and_request_storms_are_throttled() {
     .await
     .unwrap();
     // A's one unprompted keyframe goes out to nobody.
-    eventually("a sent its first keyframe", WAIT, || a.snapshot().keyframes_sent >= 1).await;
+    eventually("a sent its first keyframe", WAIT, || {
+        a.snapshot().keyframes_sent >= 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // B joins late. Its video can only start on a keyframe, and A sends one only if asked: B
     // seeing A's video proves the SFU asked on B's behalf.
-    let b = Participant::join(&server.base, &session, "Bo", None, LOCALHOST).await.unwrap();
+    let b = Participant::join(&server.base, &session, "Bo", None, LOCALHOST)
+        .await
+        .unwrap();
     let ia = a.id().clone();
     let video_from_a = |p: &Participant| -> u64 {
         p.snapshot()
@@ -37,7 +44,10 @@ async fn subscribers_get_keyframes_on_join_and_request_storms_are_throttled() {
             .sum()
     };
     eventually("b decodes a's video", WAIT, || video_from_a(&b) > 30).await;
-    assert!(a.snapshot().keyframe_requests >= 1, "the SFU asked a for a keyframe");
+    assert!(
+        a.snapshot().keyframe_requests >= 1,
+        "the SFU asked a for a keyframe"
+    );
     let stats = server.state.media_stats();
     assert!(MediaStats::get(&stats.keyframe_requests_sent) >= 1);
 
@@ -45,7 +55,11 @@ async fn subscribers_get_keyframes_on_join_and_request_storms_are_throttled() {
     let before = a.snapshot().keyframe_requests;
     let started = std::time::Instant::now();
     for _ in 0..20 {
-        assert_eq!(b.request_keyframes(&ia, 20).await, 1, "b asks for a's one video track");
+        assert_eq!(
+            b.request_keyframes(&ia, 20).await,
+            1,
+            "b asks for a's one video track"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(700)).await;

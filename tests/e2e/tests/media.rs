@@ -51,16 +51,29 @@ async fn participants_exchange_intact_media_and_see_leaves_and_late_joins() {
     for p in [&a, &b, &c] {
         let snap = p.snapshot();
         assert!(
-            !snap.received.keys().any(|t| snap.received[t].from == p.id().as_str()),
+            !snap
+                .received
+                .keys()
+                .any(|t| snap.received[t].from == p.id().as_str()),
             "nobody receives their own tracks back"
         );
         for (track, r) in &snap.received {
-            assert_eq!(r.corrupt, 0, "track {track}: corrupted or misattributed packets");
+            assert_eq!(
+                r.corrupt, 0,
+                "track {track}: corrupted or misattributed packets"
+            );
             // The clients publish with payload types 109/98; the server offers 111/96 on
             // subscribe connections. Seeing the server's numbers proves the per-subscriber
             // rewrite (webrtc-rs drops packets whose type was not negotiated).
-            let expected = if r.kind == Some(MediaKind::Video) { 96 } else { 111 };
-            assert_eq!(r.payload_type, expected, "payload type rewritten for the subscriber");
+            let expected = if r.kind == Some(MediaKind::Video) {
+                96
+            } else {
+                111
+            };
+            assert_eq!(
+                r.payload_type, expected,
+                "payload type rewritten for the subscriber"
+            );
         }
         assert!(snap.errors.is_empty(), "no errors: {:?}", snap.errors);
     }
@@ -73,7 +86,11 @@ async fn participants_exchange_intact_media_and_see_leaves_and_late_joins() {
             .map(|r| r.ssrc)
             .expect("video from a")
     };
-    assert_ne!(a_video_ssrc_at(&b), a_video_ssrc_at(&c), "per-subscriber SSRC");
+    assert_ne!(
+        a_video_ssrc_at(&b),
+        a_video_ssrc_at(&c),
+        "per-subscriber SSRC"
+    );
     assert_eq!(server.occupancy(&session).await, (3, 6));
 
     // C leaves: A and B see the leave and C's two tracks unpublished, and C's media stops.
@@ -90,12 +107,26 @@ async fn participants_exchange_intact_media_and_see_leaves_and_late_joins() {
     .await;
     let frozen: Vec<u64> = [&a, &b]
         .iter()
-        .map(|p| p.snapshot().received.values().filter(|r| r.from == ic.as_str()).map(|r| r.packets).sum())
+        .map(|p| {
+            p.snapshot()
+                .received
+                .values()
+                .filter(|r| r.from == ic.as_str())
+                .map(|r| r.packets)
+                .sum()
+        })
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let later: Vec<u64> = [&a, &b]
         .iter()
-        .map(|p| p.snapshot().received.values().filter(|r| r.from == ic.as_str()).map(|r| r.packets).sum())
+        .map(|p| {
+            p.snapshot()
+                .received
+                .values()
+                .filter(|r| r.from == ic.as_str())
+                .map(|r| r.packets)
+                .sum()
+        })
         .collect();
     assert_eq!(frozen, later, "no media from someone who left");
     assert_eq!(server.occupancy(&session).await, (2, 4));
@@ -106,13 +137,20 @@ async fn participants_exchange_intact_media_and_see_leaves_and_late_joins() {
         .expect("d joins");
     let joined = d.snapshot();
     assert_eq!(joined.participants.len(), 2, "d sees a and b at join");
-    assert_eq!(joined.tracks.len(), 4, "d is told of the four existing tracks at join");
+    assert_eq!(
+        joined.tracks.len(),
+        4,
+        "d is told of the four existing tracks at join"
+    );
     eventually("late joiner receives a's and b's media", WAIT, || {
         receives_everyone(&d, &[&ia, &ib], 30)
     })
     .await;
     // ...and media keeps flowing between the others.
-    eventually("a still receives b", WAIT, || receives_everyone(&a, &[&ib], 200)).await;
+    eventually("a still receives b", WAIT, || {
+        receives_everyone(&a, &[&ib], 200)
+    })
+    .await;
 
     d.leave().await;
     a.leave().await;

@@ -1,0 +1,165 @@
+//! The task that relays between the signaling socket and the peer connections.
+
+//! A headless participant: one signaling socket, a publish and a subscribe peer connection,
+//! synthetic media out, recorded media in.
+
+use futures_util::{SinkExt, StreamExt};
+use hearth_proto::{ClientMessage, IceCandidate, PcTarget, ServerMessage, decode_server, encode};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::transport::RTCIceCandidateInit;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+use webrtc::peer_connection::PeerConnection;
+
+use crate::signal::Signal;
+use crate::state::{Shared, lock};
+
+pub(crate) struct Driver {
+    pub(crate) ws: Signal,
+    pub(crate) outbox_rx: mpsc::Receiver<ClientMessage>,
+    pub(crate) ctx: Ctx,
+}
+
+pub(crate) struct Ctx {
+    pub(crate) outbox: mpsc::Sender<ClientMessage>,
+    pub(crate) state: Shared,
+    pub(crate) publish: Arc<dyn PeerConnection>,
+    pub(crate) subscribe: Arc<dyn PeerConnection>,
+    pub(crate) publish_answer: Arc<Mutex<Option<oneshot::Sender<String>>>>,
+}
+
+/// Relays between the signaling socket and the peer connections; records what the server says.
+pub(crate) async fn drive(driver: Driver) {
+    let Driver {
+        ws,
+        mut outbox_rx,
+        ctx: d,
+    } = driver;
+    let (mut sink, mut stream) = ws.into_inner().split();
+    let mut pending: HashMap<PcTarget, Vec<IceCandidate>> = HashMap::new();
+    loop {
+        tokio::select! {
+            out = outbox_rx.recv() => {
+                let Some(out) = out else { break };
+                if sink.send(Message::Text(encode(&out).into())).await.is_err() {
+                    break;
+                }
+            }
+            frame = stream.next() => {
+                let text = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => continue,
+                };
+                let Ok(message) = decode_server(&text) else { continue };
+                handle(&d, message, &mut pending).await;
+            }
+        }
+    }
+    lock(&d.state).closed = true;
+}
+
+pub(crate) async fn add_candidate(pc: &dyn PeerConnection, c: IceCandidate) {
+    if c.candidate.is_empty() {
+        return;
+    }
+    let _ = pc
+        .add_ice_candidate(RTCIceCandidateInit {
+            candidate: c.candidate,
+            sdp_mid: c.sdp_mid,
+            sdp_mline_index: c.sdp_mline_index,
+            username_fragment: c.username_fragment,
+            ..Default::default()
+        })
+        .await;
+}
+
+pub(crate) async fn handle(
+    d: &Ctx,
+    message: ServerMessage,
+    pending: &mut HashMap<PcTarget, Vec<IceCandidate>>,
+) {
+    match message {
+        ServerMessage::PublishAnswer { sdp } => {
+            if let Some(tx) = d
+                .publish_answer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+            {
+                let _ = tx.send(sdp);
+            }
+            // Candidates that raced ahead of the answer are applied once it is set.
+            let queued = pending.remove(&PcTarget::Publish).unwrap_or_default();
+            let publish = Arc::clone(&d.publish);
+            tokio::spawn(async move {
+                for _ in 0..100 {
+                    if publish.remote_description().await.is_some() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                for c in queued {
+                    add_candidate(publish.as_ref(), c).await;
+                }
+            });
+        }
+        ServerMessage::SubscribeOffer { sdp } => {
+            let Ok(offer) = RTCSessionDescription::offer(sdp) else {
+                return;
+            };
+            if d.subscribe.set_remote_description(offer).await.is_err() {
+                return;
+            }
+            for c in pending.remove(&PcTarget::Subscribe).unwrap_or_default() {
+                add_candidate(d.subscribe.as_ref(), c).await;
+            }
+            let Ok(answer) = d.subscribe.create_answer(None).await else {
+                return;
+            };
+            let sdp = answer.sdp.clone();
+            if d.subscribe.set_local_description(answer).await.is_err() {
+                return;
+            }
+            let _ = d.outbox.send(ClientMessage::SubscribeAnswer { sdp }).await;
+            lock(&d.state).offers_answered += 1;
+        }
+        ServerMessage::Candidate { target, candidate } => {
+            let pc = match target {
+                PcTarget::Publish => &d.publish,
+                PcTarget::Subscribe => &d.subscribe,
+            };
+            if pc.remote_description().await.is_some() {
+                add_candidate(pc.as_ref(), candidate).await;
+            } else {
+                pending.entry(target).or_default().push(candidate);
+            }
+        }
+        ServerMessage::ParticipantJoined { participant }
+        | ServerMessage::ParticipantUpdated { participant } => {
+            lock(&d.state)
+                .participants
+                .insert(participant.id.clone(), participant);
+        }
+        ServerMessage::ParticipantLeft { participant_id } => {
+            let mut s = lock(&d.state);
+            s.participants.remove(&participant_id);
+            s.left.push(participant_id);
+        }
+        ServerMessage::TrackPublished { track } => {
+            lock(&d.state).tracks.insert(track.id.to_string(), track);
+        }
+        ServerMessage::TrackUnpublished { track_id, .. } => {
+            let mut s = lock(&d.state);
+            s.tracks.remove(track_id.as_str());
+            s.unpublished.push(track_id.to_string());
+        }
+        ServerMessage::Error { code, message } => {
+            lock(&d.state).errors.push((code, message));
+        }
+        ServerMessage::Joined { .. } | ServerMessage::Pong { .. } => {}
+    }
+}
