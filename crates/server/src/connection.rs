@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// A client that cannot take a frame within this long is treated as gone.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,20 +34,29 @@ enum End {
 struct Conn {
     socket: WebSocket,
     state: AppState,
-    peer: SocketAddr,
     /// Last time anything arrived from the client, for the idle timeout.
     last_heard: Instant,
 }
 
-/// Serves one WebSocket until it closes.
+/// Serves one WebSocket until it closes. Everything logged on its behalf carries the peer
+/// address and, once known, the session and participant ids.
 pub async fn serve(socket: WebSocket, state: AppState, peer: SocketAddr) {
+    let span = tracing::info_span!(
+        "ws",
+        %peer,
+        session_id = tracing::field::Empty,
+        participant_id = tracing::field::Empty
+    );
+    serve_inner(socket, state).instrument(span).await;
+}
+
+async fn serve_inner(socket: WebSocket, state: AppState) {
     let mut conn = Conn {
         socket,
         state,
-        peer,
         last_heard: Instant::now(),
     };
-    tracing::debug!(%peer, "websocket connected");
+    tracing::debug!("websocket connected");
     let end = match conn.await_join().await {
         Ok(mut participant) => {
             let end = conn.run(&mut participant).await;
@@ -56,8 +66,8 @@ pub async fn serve(socket: WebSocket, state: AppState, peer: SocketAddr) {
         Err(end) => end,
     };
     match end {
-        End::Closed => tracing::debug!(%peer, "websocket closed"),
-        End::Fatal(code) => tracing::debug!(%peer, %code, "websocket closed after a fatal error"),
+        End::Closed => tracing::debug!("websocket closed"),
+        End::Fatal(code) => tracing::debug!(%code, "websocket closed after a fatal error"),
     }
     let _ = conn.socket.send(Message::Close(None)).await;
 }
@@ -113,10 +123,12 @@ impl Conn {
         message: impl Into<String>,
     ) -> Result<(), End> {
         let message = message.into();
+        // The span carries peer, session and participant; `joined` says at which stage.
+        let joined = participant.is_some();
         if code == ErrorCode::Internal {
-            tracing::error!(peer = %self.peer, participant_id = ?participant.map(|p| p.as_str()), %code, %message, "signaling error");
+            tracing::error!(%code, %message, joined, "signaling error");
         } else {
-            tracing::info!(peer = %self.peer, participant_id = ?participant.map(|p| p.as_str()), %code, %message, "refused client message");
+            tracing::info!(%code, %message, joined, "refused client message");
         }
         let sent = self.send(&ServerMessage::error(code, message)).await;
         if code.is_fatal() {
@@ -287,6 +299,9 @@ impl Conn {
                 return Err(End::Fatal(ErrorCode::Internal));
             }
         };
+        let span = tracing::Span::current();
+        span.record("session_id", tracing::field::display(&session.info.id));
+        span.record("participant_id", tracing::field::display(&id));
         let mut participant = Participant {
             id: id.clone(),
             session,

@@ -125,13 +125,14 @@ impl TestServer {
         (o.participants, o.tracks)
     }
 
-    /// Stops the server gracefully and waits for it.
-    pub async fn stop(mut self) {
+    /// Stops the server gracefully and waits (up to 10 s) for it. Returns whether it finished.
+    pub async fn stop(mut self) -> bool {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        match self.task.take() {
+            Some(task) => tokio::time::timeout(Duration::from_secs(10), task).await.is_ok(),
+            None => true,
         }
     }
 }
@@ -156,4 +157,18 @@ pub async fn eventually(what: &str, within: Duration, mut check: impl FnMut() ->
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Local UDP ports bound on 127.0.0.1 in this network namespace, from `/proc/net/udp`.
+pub fn loopback_udp_ports() -> Vec<u16> {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .filter_map(|local| local.split_once(':'))
+        // 127.0.0.1 in the kernel's little-endian hex.
+        .filter(|(ip, _)| *ip == "0100007F")
+        .filter_map(|(_, port)| u16::from_str_radix(port, 16).ok())
+        .collect()
 }
