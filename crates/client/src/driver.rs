@@ -1,8 +1,5 @@
 //! The task that relays between the signaling socket and the peer connections.
 
-//! A headless participant: one signaling socket, a publish and a subscribe peer connection,
-//! synthetic media out, recorded media in.
-
 use futures_util::{SinkExt, StreamExt};
 use hearth_proto::{ClientMessage, IceCandidate, PcTarget, ServerMessage, decode_server, encode};
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -138,6 +135,17 @@ pub(crate) async fn handle(
                 pending.entry(target).or_default().push(candidate);
             }
         }
+        ServerMessage::ParticipantUpdated { participant }
+            if lock(&d.state).participant_id.as_ref() == Some(&participant.id) =>
+        {
+            lock(&d.state).me = Some(participant);
+        }
+        ServerMessage::Chat { message } => lock(&d.state).chat.push(message),
+        ServerMessage::SettingsUpdated { settings } => lock(&d.state).settings = Some(settings),
+        ServerMessage::WaitingUpdated { waiting } => lock(&d.state).waiting = waiting,
+        ServerMessage::InviteRotated { invite_url } => lock(&d.state).invite_url = Some(invite_url),
+        ServerMessage::MutedByHost { kind } => lock(&d.state).muted_by_host.push(kind),
+        ServerMessage::Waiting { .. } => {}
         ServerMessage::ParticipantJoined { participant }
         | ServerMessage::ParticipantUpdated { participant } => {
             lock(&d.state)

@@ -4,10 +4,11 @@
 //!
 //! - [`Signal`]: a raw signaling socket (send any text, read typed messages): for protocol and
 //!   bad-input tests.
-//! - [`Participant`]: joins, publishes synthetic Opus and VP8, answers subscribe offers and
-//!   records what it receives.
+//! - [`Participant`]: joins, publishes synthetic Opus and VP8 or H.264 ([`VideoCodec`]), answers
+//!   subscribe offers and records what it receives.
 //! - [`payload`]: synthetic media whose every packet names its sender and carries a checksum.
 
+mod codec;
 mod driver;
 mod participant;
 pub mod payload;
@@ -16,7 +17,8 @@ mod publish;
 mod signal;
 mod state;
 
-pub use participant::{ClientError, Participant};
+pub use codec::VideoCodec;
+pub use participant::{ClientError, Key, Participant};
 pub use publish::PublishOptions;
 pub use signal::{Signal, SignalError};
 pub use state::{Received, Snapshot};

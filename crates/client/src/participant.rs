@@ -22,8 +22,9 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::PeerConnection;
 
+use crate::codec::opus;
 use crate::driver::{Ctx, Driver, drive};
-use crate::peer::{Handler, build_pc, opus, vp8};
+use crate::peer::{Handler, build_pc};
 use crate::publish::{PublishOptions, send_media, watch_keyframe_requests};
 use crate::state::{RemoteTracks, Shared, Snapshot, lock, lock_tracks};
 
@@ -54,31 +55,68 @@ pub enum ClientError {
     Webrtc(String),
 }
 
+/// The key of the link a participant joins with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    /// The host link's `k`.
+    Host(String),
+    /// An invite link's `i`.
+    Invite(String),
+}
+
 impl Participant {
-    /// Joins `session_id` on the server at `http_base` (e.g. `http://127.0.0.1:8080`) as `name`.
-    /// Media sockets bind to `bind_ip` (use 127.0.0.1 in tests).
+    /// Joins `session_id` on the server at `http_base` (e.g. `http://127.0.0.1:8080`) as `name`
+    /// with the link key `key`. Media sockets bind to `bind_ip` (use 127.0.0.1 in tests).
     pub async fn join(
         http_base: &str,
         session_id: &SessionId,
         name: &str,
-        host_key: Option<String>,
+        key: Key,
+        bind_ip: IpAddr,
+    ) -> Result<Self, ClientError> {
+        Self::join_as(http_base, session_id, name, key, None, bind_ip).await
+    }
+
+    /// Like [`Participant::join`], presenting `resume_token` from an earlier join. If the
+    /// session has a waiting room, this waits (up to 30 s) to be admitted.
+    pub async fn join_as(
+        http_base: &str,
+        session_id: &SessionId,
+        name: &str,
+        key: Key,
+        resume_token: Option<String>,
         bind_ip: IpAddr,
     ) -> Result<Self, ClientError> {
         let ws_url = format!("{}/ws", http_base.replacen("http", "ws", 1));
         let mut signal = Signal::connect(&ws_url).await?;
+        let (host_key, invite_key) = match key {
+            Key::Host(k) => (Some(k), None),
+            Key::Invite(k) => (None, Some(k)),
+        };
         signal
             .send(&ClientMessage::Join {
                 version: PROTOCOL_VERSION,
                 session_id: session_id.clone(),
                 name: name.to_owned(),
                 host_key,
+                invite_key,
+                resume_token,
             })
             .await?;
-        let joined = signal.recv(Duration::from_secs(10)).await?;
+        let mut joined = signal.recv(Duration::from_secs(10)).await?;
+        if matches!(joined, ServerMessage::Waiting { .. }) {
+            joined = signal.recv(Duration::from_secs(30)).await?;
+        }
         let ServerMessage::Joined {
             participant_id,
             participants,
             tracks,
+            role,
+            settings,
+            chat,
+            resume_token,
+            invite_url,
+            waiting,
             ..
         } = joined
         else {
@@ -94,6 +132,19 @@ impl Participant {
                 .map(|p| (p.id.clone(), p))
                 .collect(),
             tracks: tracks.into_iter().map(|t| (t.id.to_string(), t)).collect(),
+            me: Some(hearth_proto::ParticipantInfo {
+                id: participant_id.clone(),
+                name: name.trim().to_owned(),
+                role,
+                audio_muted: false,
+                video_muted: false,
+                hand_raised: false,
+            }),
+            settings: Some(settings),
+            chat,
+            resume_token,
+            invite_url,
+            waiting,
             ..Snapshot::default()
         }));
         let (outbox, outbox_rx) = mpsc::channel(256);
@@ -170,13 +221,18 @@ impl Participant {
         .await
     }
 
-    /// Publishes synthetic audio and video as described by `options`.
+    /// Publishes synthetic audio and video as described by `options`: Opus, and video in
+    /// `options.video_codec`.
     pub async fn publish_with(&mut self, options: PublishOptions) -> Result<(), ClientError> {
         let me = self.id.to_string();
         let mut locals = Vec::new();
         for (kind, codec, label) in [
             (RtpCodecKind::Audio, opus(), "audio"),
-            (RtpCodecKind::Video, vp8(), "video"),
+            (
+                RtpCodecKind::Video,
+                options.video_codec.rtp_codec(),
+                "video",
+            ),
         ] {
             let ssrc: u32 = rand::random::<u32>() | 1;
             let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
@@ -214,7 +270,11 @@ impl Participant {
             .publish_answer
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        self.send(ClientMessage::PublishOffer { sdp }).await;
+        self.send(ClientMessage::PublishOffer {
+            sdp,
+            sources: std::collections::BTreeMap::new(),
+        })
+        .await;
         let answer = tokio::time::timeout(Duration::from_secs(10), rx)
             .await
             .map_err(|_| ClientError::Signal(SignalError::Timeout))?

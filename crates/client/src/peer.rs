@@ -1,15 +1,10 @@
-//! Peer connections of the headless client: codecs, interceptors, and the event handler.
-
-//! A headless participant: one signaling socket, a publish and a subscribe peer connection,
-//! synthetic media out, recorded media in.
+//! Peer connections of the headless client: media engine, interceptors, and the event handler.
 
 use hearth_proto::{ClientMessage, IceCandidate, PcTarget};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{Registry, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
-};
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::{RTCBundlePolicy, RTCConfigurationBuilder};
 use rtc::rtp_transceiver::rtp_sender::{
@@ -25,12 +20,8 @@ use webrtc::peer_connection::{
 };
 use webrtc::runtime::default_runtime;
 
+use crate::codec::{CLIENT_PT_OPUS, VideoCodec, opus};
 use crate::state::{RemoteTracks, Shared, lock_tracks, record_track};
-
-/// Payload types the headless client registers. Deliberately not the server's (111/96), so
-/// tests prove the SFU rewrites payload types per subscriber.
-pub(crate) const CLIENT_PT_OPUS: u8 = 109;
-pub(crate) const CLIENT_PT_VP8: u8 = 98;
 
 pub(crate) struct Handler {
     pub(crate) target: PcTarget,
@@ -70,18 +61,10 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// Opus, VP8 and H.264, like a browser: every participant can receive either video codec
+/// whatever it publishes itself, which is what lets one room mix them.
 pub(crate) fn engine() -> Result<MediaEngine, String> {
     let mut engine = MediaEngine::default();
-    let feedback = vec![
-        RTCPFeedback {
-            typ: "nack".into(),
-            parameter: String::new(),
-        },
-        RTCPFeedback {
-            typ: "nack".into(),
-            parameter: "pli".into(),
-        },
-    ];
     engine
         .register_codec(
             RTCRtpCodecParameters {
@@ -91,39 +74,32 @@ pub(crate) fn engine() -> Result<MediaEngine, String> {
             RtpCodecKind::Audio,
         )
         .map_err(|e| e.to_string())?;
-    engine
-        .register_codec(
-            RTCRtpCodecParameters {
-                rtp_codec: RTCRtpCodec {
-                    rtcp_feedback: feedback,
-                    ..vp8()
+    for video in [VideoCodec::Vp8, VideoCodec::H264] {
+        engine
+            .register_codec(
+                RTCRtpCodecParameters {
+                    rtp_codec: RTCRtpCodec {
+                        rtcp_feedback: video_feedback(),
+                        ..video.rtp_codec()
+                    },
+                    payload_type: video.payload_type(),
                 },
-                payload_type: CLIENT_PT_VP8,
-            },
-            RtpCodecKind::Video,
-        )
-        .map_err(|e| e.to_string())?;
+                RtpCodecKind::Video,
+            )
+            .map_err(|e| e.to_string())?;
+    }
     Ok(engine)
 }
 
-pub(crate) fn opus() -> RTCRtpCodec {
-    RTCRtpCodec {
-        mime_type: MIME_TYPE_OPUS.into(),
-        clock_rate: 48_000,
-        channels: 2,
-        sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
-        rtcp_feedback: vec![],
-    }
-}
-
-pub(crate) fn vp8() -> RTCRtpCodec {
-    RTCRtpCodec {
-        mime_type: MIME_TYPE_VP8.into(),
-        clock_rate: 90_000,
-        channels: 0,
-        sdp_fmtp_line: String::new(),
-        rtcp_feedback: vec![],
-    }
+/// NACK for loss and PLI for keyframe requests, so the client both asks for and answers them.
+fn video_feedback() -> Vec<RTCPFeedback> {
+    [("nack", ""), ("nack", "pli")]
+        .into_iter()
+        .map(|(typ, parameter)| RTCPFeedback {
+            typ: typ.into(),
+            parameter: parameter.into(),
+        })
+        .collect()
 }
 
 pub(crate) async fn build_pc(

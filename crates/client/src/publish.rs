@@ -1,8 +1,6 @@
 //! Synthetic media out: the sender loops and keyframe-on-request.
 
-//! A headless participant: one signaling socket, a publish and a subscribe peer connection,
-//! synthetic media out, recorded media in.
-
+use bytes::Bytes;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use std::sync::Arc;
@@ -11,8 +9,8 @@ use std::time::Duration;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
+use crate::codec::{CLIENT_PT_OPUS, VideoCodec};
 use crate::payload;
-use crate::peer::{CLIENT_PT_OPUS, CLIENT_PT_VP8};
 use crate::state::{Shared, lock};
 
 /// How a participant publishes.
@@ -23,6 +21,8 @@ pub struct PublishOptions {
     /// A keyframe every this many frames; `None` sends keyframes only when asked (PLI/FIR),
     /// like an encoder would after its first one.
     pub keyframe_every: Option<u32>,
+    /// The codec of the video track. The SFU forwards it as is, so subscribers receive this one.
+    pub video_codec: VideoCodec,
 }
 
 impl Default for PublishOptions {
@@ -30,6 +30,7 @@ impl Default for PublishOptions {
         Self {
             video_packets_per_frame: 3,
             keyframe_every: Some(15),
+            video_codec: VideoCodec::Vp8,
         }
     }
 }
@@ -69,7 +70,11 @@ pub(crate) async fn send_media(
     let packets_per_frame = options.video_packets_per_frame;
     let video = kind == RtpCodecKind::Video;
     let (period, payload_type, ts_step) = if video {
-        (Duration::from_millis(33), CLIENT_PT_VP8, 3000u32)
+        (
+            Duration::from_millis(33),
+            options.video_codec.payload_type(),
+            3000u32,
+        )
     } else {
         (Duration::from_millis(20), CLIENT_PT_OPUS, 960u32)
     };
@@ -84,16 +89,14 @@ pub(crate) async fn send_media(
         let per_frame = if video { packets_per_frame.max(1) } else { 1 };
         let periodic = options
             .keyframe_every
-            .is_some_and(|n| frame % n.max(1) == 0);
+            .is_some_and(|n| frame.is_multiple_of(n.max(1)));
         let keyframe = video && (periodic || wants_keyframe.swap(false, Ordering::Relaxed));
         if keyframe {
             lock(&state).keyframes_sent += 1;
         }
         for i in 0..per_frame {
             let payload = if video {
-                // Only the first packet of a frame carries the start-of-partition descriptor.
-                let p = payload::video(me, counter, keyframe && i == 0, 1000);
-                if i == 0 { p } else { with_continuation(p) }
+                video_payload(options.video_codec, me, counter, keyframe, i)
             } else {
                 payload::audio(me, counter, 120)
             };
@@ -119,8 +122,22 @@ pub(crate) async fn send_media(
     }
 }
 
+/// Packet `index` of a video frame, framed as `codec` frames it.
+fn video_payload(codec: VideoCodec, me: &str, counter: u32, keyframe: bool, index: u16) -> Bytes {
+    match codec {
+        // Only the first packet of a frame carries the start-of-partition descriptor (and with
+        // it the keyframe bit).
+        VideoCodec::Vp8 => {
+            let p = payload::video(me, counter, keyframe && index == 0, 1000);
+            if index == 0 { p } else { with_continuation(p) }
+        }
+        // Each packet is a whole slice NAL unit; every slice of an IDR picture is an IDR slice.
+        VideoCodec::H264 => payload::h264(me, counter, keyframe, 1000),
+    }
+}
+
 /// Clears the start-of-partition bit, making the packet a continuation of its frame.
-pub(crate) fn with_continuation(p: bytes::Bytes) -> bytes::Bytes {
+fn with_continuation(p: Bytes) -> Bytes {
     let mut v = p.to_vec();
     v[0] &= !0x10;
     v.into()

@@ -1,14 +1,12 @@
 //! What a participant observes: the server's announcements and the media it receives.
 
-//! A headless participant: one signaling socket, a publish and a subscribe peer connection,
-//! synthetic media out, recorded media in.
-
 use hearth_proto::{MediaKind, ParticipantId, ParticipantInfo, TrackInfo};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use crate::codec::VideoCodec;
 use crate::payload;
 
 /// What one received track delivered.
@@ -18,6 +16,9 @@ pub struct Received {
     pub from: String,
     /// Audio or video.
     pub kind: Option<MediaKind>,
+    /// The negotiated codec's MIME type (`video/H264`), as webrtc-rs resolved it from the first
+    /// packet's payload type; empty if it could not.
+    pub codec: String,
     /// Packets received.
     pub packets: u64,
     /// Packets whose payload decoded, checksum and all, and named `from` as sender.
@@ -60,6 +61,20 @@ pub struct Snapshot {
     pub keyframe_requests: u64,
     /// Keyframes we sent.
     pub keyframes_sent: u64,
+    /// Our own state as the server last described it (role, hand, mutes).
+    pub me: Option<ParticipantInfo>,
+    /// Session settings, as of `joined` and `settings_updated`.
+    pub settings: Option<hearth_proto::SessionSettings>,
+    /// Chat: history from `joined`, then every `chat` received.
+    pub chat: Vec<hearth_proto::ChatMessage>,
+    /// The token to send when joining this session again.
+    pub resume_token: String,
+    /// The invite link (hosts and co-hosts).
+    pub invite_url: Option<String>,
+    /// The waiting room (hosts and co-hosts).
+    pub waiting: Vec<hearth_proto::WaitingInfo>,
+    /// Every `muted_by_host` received.
+    pub muted_by_host: Vec<MediaKind>,
 }
 
 pub(crate) type Shared = Arc<Mutex<Snapshot>>;
@@ -85,19 +100,33 @@ pub(crate) async fn record_track(track: Arc<dyn TrackRemote>, state: Shared) {
         RtpCodecKind::Video => Some(MediaKind::Video),
         _ => None,
     };
+    // webrtc-rs sets the codec before it announces the track, so it is known here.
+    let codec = match track.ssrcs().await.first() {
+        Some(&ssrc) => track.codec(ssrc).await.map(|c| c.mime_type),
+        None => None,
+    }
+    .unwrap_or_default();
+    // Video is decoded in the framing of the codec the subscriber actually negotiated, not the one
+    // the publisher is believed to use: a mix-up anywhere on the way shows up as corrupt packets.
+    let video_codec = VideoCodec::from_mime(&codec);
     lock(&state).received.insert(
         track_id.clone(),
         Received {
             from: from.clone(),
             kind,
+            codec,
             ..Received::default()
         },
     );
-    let video = kind == Some(MediaKind::Video);
     while let Some(event) = track.poll().await {
         match event {
             TrackRemoteEvent::OnRtpPacket(packet) => {
-                let decoded = payload::decode(&packet.payload, video);
+                let decoded = match kind {
+                    Some(MediaKind::Video) => {
+                        video_codec.and_then(|c| payload::decode_video(&packet.payload, c))
+                    }
+                    _ => payload::decode(&packet.payload, false),
+                };
                 let mut s = lock(&state);
                 let Some(r) = s.received.get_mut(&track_id) else {
                     continue;

@@ -5,8 +5,12 @@
 
 pub mod forwarder;
 pub mod keyframe;
+pub mod permissions;
+pub mod rate;
 pub mod room;
 
 pub use forwarder::{Decision, Forwarder, PacketMeta, Rewrite};
 pub use keyframe::{KeyframeThrottle, is_keyframe};
+pub use permissions::{Action, allowed, allowed_on};
+pub use rate::TokenBucket;
 pub use room::{JoinError, Room};

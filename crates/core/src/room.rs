@@ -1,9 +1,10 @@
 //! Room membership: who is in a session and what they publish. The room task in the server owns
 //! one [`Room`] and turns its results into messages; the rules live here.
 
+use crate::permissions::{Action, allowed};
 use hearth_proto::{
-    MAX_NAME_CHARS, MediaKind, ParticipantId, ParticipantInfo, Role, SessionInfo, TrackId,
-    TrackInfo,
+    MAX_NAME_CHARS, MediaKind, ParticipantId, ParticipantInfo, Role, SessionInfo, SessionSettings,
+    SettingsChange, Shape, TrackId, TrackInfo, WaitingInfo,
 };
 use std::collections::BTreeMap;
 
@@ -12,6 +13,10 @@ use std::collections::BTreeMap;
 pub enum JoinError {
     /// The display name is empty (after trimming) or longer than [`MAX_NAME_CHARS`].
     InvalidName,
+    /// The session is locked (hosts may still come in).
+    Locked,
+    /// The session is at its participant limit (hosts may still come in).
+    Full,
 }
 
 /// One session's membership and published tracks.
@@ -23,6 +28,9 @@ pub struct Room {
     /// Join order, so lists shown to people are stable.
     order: Vec<ParticipantId>,
     tracks: BTreeMap<TrackId, TrackInfo>,
+    settings: SessionSettings,
+    /// People waiting for admission, in arrival order.
+    waiting: Vec<WaitingInfo>,
 }
 
 /// Trims a display name and checks its length; control characters are removed so a name cannot
@@ -39,13 +47,152 @@ pub fn clean_name(name: &str) -> Result<String, JoinError> {
 
 impl Room {
     /// An empty room.
-    pub fn new(info: SessionInfo) -> Self {
+    pub fn new(info: SessionInfo, settings: SessionSettings) -> Self {
         Self {
             info,
             participants: BTreeMap::new(),
             order: Vec::new(),
             tracks: BTreeMap::new(),
+            settings,
+            waiting: Vec::new(),
         }
+    }
+
+    /// Current settings.
+    pub fn settings(&self) -> SessionSettings {
+        self.settings
+    }
+
+    /// Whether someone joining with `role` must wait for a host first.
+    pub fn needs_admission(&self, role: Role) -> bool {
+        self.settings.waiting_room && !matches!(role, Role::Host | Role::Cohost)
+    }
+
+    /// Checks whether someone with `role` could come in now (lock and capacity), without
+    /// adding them. Hosts always can: the session is theirs.
+    pub fn can_enter(&self, role: Role) -> Result<(), JoinError> {
+        if role == Role::Host {
+            return Ok(());
+        }
+        if self.settings.locked {
+            return Err(JoinError::Locked);
+        }
+        let max = usize::try_from(self.settings.max_participants).unwrap_or(usize::MAX);
+        if self.participants.len() >= max {
+            return Err(JoinError::Full);
+        }
+        Ok(())
+    }
+
+    /// Puts someone in the waiting room.
+    pub fn add_waiting(&mut self, id: ParticipantId, name: &str) -> Result<WaitingInfo, JoinError> {
+        let info = WaitingInfo {
+            id,
+            name: clean_name(name)?,
+        };
+        self.waiting.push(info.clone());
+        Ok(info)
+    }
+
+    /// Takes someone out of the waiting room (admitted, declined or gone).
+    pub fn take_waiting(&mut self, id: &ParticipantId) -> Option<WaitingInfo> {
+        let at = self.waiting.iter().position(|w| &w.id == id)?;
+        Some(self.waiting.remove(at))
+    }
+
+    /// Everyone waiting, in arrival order.
+    pub fn waiting(&self) -> &[WaitingInfo] {
+        &self.waiting
+    }
+
+    /// One participant.
+    pub fn participant(&self, id: &ParticipantId) -> Option<&ParticipantInfo> {
+        self.participants.get(id)
+    }
+
+    /// Whether `id` may publish now.
+    pub fn may_publish(&self, id: &ParticipantId) -> bool {
+        self.participants
+            .get(id)
+            .is_some_and(|p| allowed(p.role, self.settings.shape, Action::Publish))
+    }
+
+    /// Tracks published by `id`.
+    pub fn tracks_of(&self, id: &ParticipantId) -> Vec<TrackInfo> {
+        self.tracks
+            .values()
+            .filter(|t| &t.participant_id == id)
+            .cloned()
+            .collect()
+    }
+
+    /// Removes the tracks of everyone who may no longer publish (after a role or shape change).
+    fn unpublish_forbidden(&mut self) -> Vec<TrackInfo> {
+        let shape = self.settings.shape;
+        let forbidden: Vec<TrackId> = self
+            .tracks
+            .values()
+            .filter(|t| {
+                self.participants
+                    .get(&t.participant_id)
+                    .is_none_or(|p| !allowed(p.role, shape, Action::Publish))
+            })
+            .map(|t| t.id.clone())
+            .collect();
+        forbidden
+            .iter()
+            .filter_map(|id| self.tracks.remove(id))
+            .collect()
+    }
+
+    /// Gives `id` a new role. Returns the updated participant and any tracks they may no longer
+    /// publish, or `None` if they are not here or already have that role. A speaker moved back
+    /// to the audience is lowered-hand too.
+    pub fn set_role(
+        &mut self,
+        id: &ParticipantId,
+        role: Role,
+    ) -> Option<(ParticipantInfo, Vec<TrackInfo>)> {
+        let p = self.participants.get_mut(id)?;
+        if p.role == role {
+            return None;
+        }
+        p.role = role;
+        if role != Role::Attendee {
+            p.hand_raised = false;
+        }
+        let info = p.clone();
+        Some((info, self.unpublish_forbidden()))
+    }
+
+    /// Raises or lowers a hand. Returns the updated participant if it changed.
+    pub fn set_hand(&mut self, id: &ParticipantId, raised: bool) -> Option<ParticipantInfo> {
+        let p = self.participants.get_mut(id)?;
+        if p.hand_raised == raised {
+            return None;
+        }
+        p.hand_raised = raised;
+        Some(p.clone())
+    }
+
+    /// Applies a settings change. Returns the new settings and the tracks that stop being
+    /// allowed (switching to `stage` takes attendees' cameras down).
+    pub fn update_settings(&mut self, change: SettingsChange) -> (SessionSettings, Vec<TrackInfo>) {
+        if let Some(shape) = change.shape {
+            self.settings.shape = shape;
+        }
+        if let Some(locked) = change.locked {
+            self.settings.locked = locked;
+        }
+        if let Some(waiting_room) = change.waiting_room {
+            self.settings.waiting_room = waiting_room;
+        }
+        if self.settings.shape == Shape::Room {
+            for p in self.participants.values_mut() {
+                p.hand_raised = false;
+            }
+        }
+        (self.settings, self.unpublish_forbidden())
     }
 
     /// The session this room is.
@@ -67,6 +214,7 @@ impl Room {
             role,
             audio_muted: false,
             video_muted: false,
+            hand_raised: false,
         };
         self.participants.insert(id.clone(), info.clone());
         self.order.push(id);
@@ -108,11 +256,9 @@ impl Room {
     }
 
     /// Records a published track. Returns `false` if the publisher is not in the room (their
-    /// track arrived after they left) or the track is already known.
+    /// track arrived after they left), may not publish, or the track is already known.
     pub fn add_track(&mut self, track: TrackInfo) -> bool {
-        if !self.participants.contains_key(&track.participant_id)
-            || self.tracks.contains_key(&track.id)
-        {
+        if !self.may_publish(&track.participant_id) || self.tracks.contains_key(&track.id) {
             return false;
         }
         self.tracks.insert(track.id.clone(), track);
@@ -168,11 +314,23 @@ mod tests {
     use super::*;
     use hearth_proto::SessionId;
 
+    fn settings() -> SessionSettings {
+        SessionSettings {
+            shape: Shape::Room,
+            locked: false,
+            waiting_room: false,
+            max_participants: 10,
+        }
+    }
+
     fn room() -> Room {
-        Room::new(SessionInfo {
-            id: SessionId::from_string("s"),
-            title: "t".into(),
-        })
+        Room::new(
+            SessionInfo {
+                id: SessionId::from_string("s"),
+                title: "t".into(),
+            },
+            settings(),
+        )
     }
 
     fn track(id: &str, owner: &ParticipantId, kind: MediaKind) -> TrackInfo {
@@ -181,6 +339,7 @@ mod tests {
             participant_id: owner.clone(),
             kind,
             codec: "video/VP8".into(),
+            source: hearth_proto::TrackSource::Camera,
         }
     }
 
@@ -254,6 +413,82 @@ mod tests {
             r.set_muted(&ParticipantId::from_string("x"), MediaKind::Audio, true),
             None
         );
+    }
+
+    #[test]
+    fn stage_takes_attendee_cameras_down_and_speakers_keep_theirs() {
+        let mut r = room();
+        let host = ParticipantId::from_string("h");
+        let guest = ParticipantId::from_string("g");
+        r.join(host.clone(), "Host", Role::Host).unwrap();
+        r.join(guest.clone(), "Guest", Role::Attendee).unwrap();
+        assert!(r.add_track(track("th", &host, MediaKind::Video)));
+        assert!(r.add_track(track("tg", &guest, MediaKind::Video)));
+        let (settings, gone) = r.update_settings(SettingsChange {
+            shape: Some(Shape::Stage),
+            ..SettingsChange::default()
+        });
+        assert_eq!(settings.shape, Shape::Stage);
+        assert_eq!(
+            gone.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            ["tg"]
+        );
+        assert!(
+            !r.add_track(track("tg2", &guest, MediaKind::Video)),
+            "attendees cannot publish on stage"
+        );
+        // Hand raised, brought on stage: may publish, hand lowered.
+        assert!(r.set_hand(&guest, true).unwrap().hand_raised);
+        let (info, gone) = r.set_role(&guest, Role::Speaker).unwrap();
+        assert!(gone.is_empty() && !info.hand_raised);
+        assert!(r.add_track(track("tg3", &guest, MediaKind::Video)));
+        // Taken off stage: the track goes.
+        let (_, gone) = r.set_role(&guest, Role::Attendee).unwrap();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(r.tracks_of(&host).len(), 1);
+    }
+
+    #[test]
+    fn lock_and_capacity_keep_people_out_but_not_the_host() {
+        let mut r = room();
+        r.update_settings(SettingsChange {
+            locked: Some(true),
+            ..SettingsChange::default()
+        });
+        assert_eq!(r.can_enter(Role::Attendee), Err(JoinError::Locked));
+        assert_eq!(r.can_enter(Role::Host), Ok(()));
+        r.update_settings(SettingsChange {
+            locked: Some(false),
+            ..SettingsChange::default()
+        });
+        for i in 0..10 {
+            r.join(
+                ParticipantId::from_string(format!("p{i}")),
+                "x",
+                Role::Attendee,
+            )
+            .unwrap();
+        }
+        assert_eq!(r.can_enter(Role::Attendee), Err(JoinError::Full));
+        assert_eq!(r.can_enter(Role::Host), Ok(()));
+    }
+
+    #[test]
+    fn waiting_room_holds_attendees_in_order() {
+        let mut r = room();
+        r.update_settings(SettingsChange {
+            waiting_room: Some(true),
+            ..SettingsChange::default()
+        });
+        assert!(r.needs_admission(Role::Attendee));
+        assert!(!r.needs_admission(Role::Cohost));
+        let a = ParticipantId::from_string("a");
+        let b = ParticipantId::from_string("b");
+        r.add_waiting(a.clone(), "A").unwrap();
+        r.add_waiting(b.clone(), "B").unwrap();
+        assert_eq!(r.take_waiting(&a).unwrap().name, "A");
+        assert_eq!(r.waiting().len(), 1);
+        assert!(r.take_waiting(&a).is_none());
     }
 
     #[test]

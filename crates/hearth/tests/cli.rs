@@ -20,7 +20,11 @@ fn hearth() -> Command {
 
 /// Starts the binary and returns it with the URL it printed.
 fn start(cmd: &mut Command) -> (Child, String) {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn hearth");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn hearth");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -30,14 +34,20 @@ fn start(cmd: &mut Command) -> (Child, String) {
             }
         }
     });
-    let url = rx.recv_timeout(Duration::from_secs(20)).expect("`listening on` line within 20 s");
+    let url = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("`listening on` line within 20 s");
     (child, url)
 }
 
 fn http_get(url: &str, path: &str) -> String {
     let host = url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(host).expect("connect");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").expect("write");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     response
@@ -56,16 +66,20 @@ fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitSt
 
 #[test]
 fn serves_on_the_configured_address_and_stops_cleanly_on_sigterm() {
-    let (mut child, url) = start(
-        hearth()
-            .env("HEARTH_LISTEN", "127.0.0.1:0")
-            .args(["--rtc-ip", "127.0.0.1", "--udp-ports", "47400-47420"]),
-    );
+    let (mut child, url) = start(hearth().env("HEARTH_LISTEN", "127.0.0.1:0").args([
+        "--rtc-ip",
+        "127.0.0.1",
+        "--udp-ports",
+        "47400-47420",
+    ]));
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let health = http_get(&url, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     let page = http_get(&url, "/");
-    assert!(page.contains("<script"), "the embedded web client is served");
+    assert!(
+        page.contains("<script"),
+        "the embedded web client is served"
+    );
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

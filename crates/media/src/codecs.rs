@@ -35,6 +35,37 @@ pub fn codec_for(mime: &str) -> Option<(RTCRtpCodec, u8)> {
         .map(|(c, pt, _)| (c, pt))
 }
 
+/// Every codec of the same kind as `mime`, `mime`'s own first: what a subscribe transceiver
+/// carrying a `mime` track offers.
+///
+/// Offering only the track's codec is not enough with webrtc-rs 0.21: a connection takes its
+/// video codecs from the first video m-section of the first description that has one, and
+/// never widens the set afterwards (its multi-codec negotiation cannot be switched on). A
+/// subscriber whose first video track was VP8 could then never be sent H.264, nor the other way
+/// round, and a transceiver reused after a track was removed keeps the old track's codec. Listing
+/// every codec in every m-section keeps mixed-codec rooms working; the track's codec goes first
+/// as the preferred one, and the SFU sends its payload type explicitly anyway.
+pub fn offer_order(mime: &str) -> Vec<RTCRtpCodecParameters> {
+    let all = all();
+    let Some((_, _, kind)) = all
+        .iter()
+        .find(|(c, _, _)| c.mime_type.eq_ignore_ascii_case(mime))
+    else {
+        return vec![];
+    };
+    let kind = *kind;
+    let mut same_kind: Vec<RTCRtpCodecParameters> = all
+        .into_iter()
+        .filter(|(_, _, k)| *k == kind)
+        .map(|(rtp_codec, payload_type, _)| RTCRtpCodecParameters {
+            rtp_codec,
+            payload_type,
+        })
+        .collect();
+    same_kind.sort_by_key(|c| !c.rtp_codec.mime_type.eq_ignore_ascii_case(mime));
+    same_kind
+}
+
 fn all() -> Vec<(RTCRtpCodec, u8, RtpCodecKind)> {
     vec![
         (
@@ -89,4 +120,19 @@ pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
         )?;
     }
     Ok(engine)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_video_track_offers_every_video_codec_its_own_first() {
+        let order =
+            |mime| -> Vec<u8> { offer_order(mime).iter().map(|c| c.payload_type).collect() };
+        assert_eq!(order("video/H264"), vec![PT_H264, PT_VP8]);
+        assert_eq!(order("video/vp8"), vec![PT_VP8, PT_H264]);
+        assert_eq!(order("audio/opus"), vec![PT_OPUS]);
+        assert!(order("video/AV1").is_empty());
+    }
 }

@@ -37,6 +37,9 @@ pub struct PublishedTrack {
     /// Wakes the publisher's keyframe task; capacity 1, so a burst of requests coalesces.
     keyframe_tx: mpsc::Sender<()>,
     ended: AtomicBool,
+    /// Set while the publisher is muted (by themselves or by a host): packets are not
+    /// forwarded, so a remote mute holds even against a client that keeps sending.
+    paused: AtomicBool,
     stats: Arc<MediaStats>,
 }
 
@@ -56,6 +59,7 @@ impl PublishedTrack {
             next_sink_id: AtomicU64::new(1),
             keyframe_tx,
             ended: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
             stats,
         });
         (track, keyframe_rx)
@@ -97,8 +101,28 @@ impl PublishedTrack {
         self.sinks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Stops (`true`) or resumes forwarding. Resuming video asks for a keyframe so pictures
+    /// come back at once, and marks a gap so subscribers restart on it.
+    pub fn set_paused(&self, paused: bool) {
+        let was = self.paused.swap(paused, Ordering::Relaxed);
+        if was && !paused {
+            for sink in self.lock_sinks().iter() {
+                sink.gap.store(true, Ordering::Relaxed);
+            }
+            self.request_keyframe();
+        }
+    }
+
+    /// Whether forwarding is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+
     /// Offers a packet to every subscriber without waiting.
     pub(crate) fn forward(&self, packet: rtp::Packet) {
+        if self.paused.load(Ordering::Relaxed) {
+            return;
+        }
         let packet = Arc::new(packet);
         let sinks = self.lock_sinks();
         for sink in sinks.iter() {
@@ -216,6 +240,7 @@ mod tests {
             participant_id: ParticipantId::from_string("p"),
             kind,
             codec: "video/VP8".into(),
+            source: hearth_proto::TrackSource::Camera,
         };
         let (t, rx) = PublishedTrack::new(info, Arc::clone(&stats));
         (t, rx, stats)
@@ -293,6 +318,23 @@ mod tests {
         let sent = sent.load(Ordering::Relaxed);
         assert!((3..=5).contains(&sent), "{sent} keyframe requests in ~2 s");
         assert!(MediaStats::get(&stats.keyframe_requests_throttled) > 700);
+    }
+
+    #[test]
+    fn a_paused_track_forwards_nothing_and_resumes_on_a_keyframe() {
+        let (track, mut keyframe_rx, _) = track(MediaKind::Video);
+        let mut sub = track.attach(16);
+        track.set_paused(true);
+        track.forward(packet(1));
+        assert!(sub.rx.try_recv().is_err(), "muted: nothing forwarded");
+        track.set_paused(false);
+        assert!(
+            sub.gap.load(Ordering::Relaxed),
+            "subscribers restart video on a keyframe"
+        );
+        assert!(keyframe_rx.try_recv().is_ok(), "and one is requested");
+        track.forward(packet(2));
+        assert!(sub.rx.try_recv().is_ok());
     }
 
     #[test]

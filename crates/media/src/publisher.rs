@@ -5,11 +5,14 @@ use crate::error::MediaError;
 use crate::fanout::{PublishedTrack, run_keyframe_requests};
 use crate::peer::{HandlerContext, MediaEvent, PeerFactory, TrackSink};
 use crate::stats::MediaStats;
-use hearth_proto::{IceCandidate, MediaKind, ParticipantId, PcTarget, TrackId, TrackInfo};
+use hearth_proto::{
+    IceCandidate, MediaKind, ParticipantId, PcTarget, TrackId, TrackInfo, TrackSource,
+};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -20,12 +23,17 @@ pub struct Publisher {
     pc: Arc<dyn PeerConnection>,
     connected: watch::Receiver<bool>,
     early: EarlyCandidates,
+    sources: Sources,
 }
+
+/// What the client said each of its tracks is, by MediaStreamTrack id (from `publish_offer`).
+type Sources = Arc<std::sync::Mutex<BTreeMap<String, TrackSource>>>;
 
 struct PublishSink {
     participant_id: ParticipantId,
     events: mpsc::Sender<MediaEvent>,
     stats: Arc<MediaStats>,
+    sources: Sources,
 }
 
 #[async_trait::async_trait]
@@ -47,11 +55,23 @@ impl TrackSink for PublishSink {
                 return;
             }
         };
+        let declared = {
+            let client_track_id = track.track_id().await.to_string();
+            let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+            sources.get(&client_track_id).copied()
+        };
+        // Audio is always a microphone; video is a camera unless declared a screen.
+        let source = match (kind, declared) {
+            (MediaKind::Audio, _) => TrackSource::Microphone,
+            (MediaKind::Video, Some(TrackSource::Screen)) => TrackSource::Screen,
+            (MediaKind::Video, _) => TrackSource::Camera,
+        };
         let info = TrackInfo {
             id: TrackId::random(),
             participant_id: self.participant_id.clone(),
             kind,
             codec: codec.mime_type.clone(),
+            source,
         };
         tracing::info!(
             participant_id = %self.participant_id, track_id = %info.id, codec = %info.codec, ssrc,
@@ -121,6 +141,7 @@ impl Publisher {
         events: mpsc::Sender<MediaEvent>,
     ) -> Result<Self, MediaError> {
         let (connected_tx, connected) = watch::channel(false);
+        let sources = Sources::default();
         let ctx = HandlerContext {
             target: PcTarget::Publish,
             events: events.clone(),
@@ -130,6 +151,7 @@ impl Publisher {
                 participant_id,
                 events,
                 stats: factory.stats_handle(),
+                sources: Arc::clone(&sources),
             })),
         };
         let pc = factory.build(ctx).await?;
@@ -137,11 +159,21 @@ impl Publisher {
             pc,
             connected,
             early: EarlyCandidates::default(),
+            sources,
         })
     }
 
-    /// Applies the client's offer and returns Hearth's answer.
-    pub async fn handle_offer(&self, sdp: String) -> Result<String, MediaError> {
+    /// Applies the client's offer and returns Hearth's answer. `sources` says what each track
+    /// is (by MediaStreamTrack id); it applies to tracks this offer introduces.
+    pub async fn handle_offer(
+        &self,
+        sdp: String,
+        sources: BTreeMap<String, TrackSource>,
+    ) -> Result<String, MediaError> {
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(sources.into_iter().take(16));
         let offer =
             RTCSessionDescription::offer(sdp).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
         self.pc

@@ -13,6 +13,7 @@ use hearth_proto::{IceCandidate, MediaKind, PcTarget, TrackId};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp;
+use rtc::rtp_transceiver::RTCRtpTransceiverId;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
@@ -141,6 +142,7 @@ impl Subscriber {
             .add_track(Arc::clone(&local) as Arc<dyn TrackLocal>)
             .await
             .map_err(|e| MediaError::Webrtc(e.to_string()))?;
+        self.offer_every_codec(&sender, &codec.mime_type).await;
 
         let capacity = match info.kind {
             MediaKind::Audio => AUDIO_QUEUE,
@@ -174,6 +176,26 @@ impl Subscriber {
             },
         );
         Ok(())
+    }
+
+    /// Makes the transceiver behind `sender` offer every codec of its kind, `mime` first (see
+    /// [`codecs::offer_order`] for why). If the subscriber already refused some of them (a
+    /// browser without H.264), webrtc-rs rejects the list and the transceiver keeps what
+    /// `add_track` gave it; such a subscriber could not take the others anyway.
+    async fn offer_every_codec(&self, sender: &Arc<dyn RtpSender>, mime: &str) {
+        let id = RTCRtpTransceiverId::from(sender.id());
+        for transceiver in self.pc.get_transceivers().await {
+            if transceiver.id() != id {
+                continue;
+            }
+            if let Err(e) = transceiver
+                .set_codec_preferences(codecs::offer_order(mime))
+                .await
+            {
+                tracing::debug!(codec = mime, error = %e, "offering only the track's codec");
+            }
+            return;
+        }
     }
 
     /// Stops forwarding `id`. Takes effect for the client after the next offer/answer. Returns

@@ -32,6 +32,16 @@ const CLIENT_TYPES: &[&str] = &[
     "mute",
     "ping",
     "leave",
+    "chat",
+    "raise_hand",
+    "mute_participant",
+    "remove_participant",
+    "set_role",
+    "update_settings",
+    "rotate_invite",
+    "admit",
+    "decline",
+    "end_session",
 ];
 
 const SERVER_TYPES: &[&str] = &[
@@ -46,6 +56,12 @@ const SERVER_TYPES: &[&str] = &[
     "candidate",
     "pong",
     "error",
+    "waiting",
+    "chat",
+    "settings_updated",
+    "waiting_updated",
+    "invite_rotated",
+    "muted_by_host",
 ];
 
 /// Decodes a frame from a client, classifying failures as `message_too_large`, `bad_json`,
@@ -71,6 +87,15 @@ fn decode<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, DecodeEr
     }
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| DecodeError::new(ErrorCode::BadJson, format!("not valid JSON: {e}")))?;
+    // serde_json keeps the last of duplicate keys; a message that says two things at once
+    // (`"text":"hi","text":"bye"`, or two `type`s) is refused, not half-believed.
+    if let Some(key) = duplicate_key(text) {
+        let shown: String = key.chars().take(40).collect();
+        return Err(DecodeError::new(
+            ErrorCode::BadJson,
+            format!("duplicate key `{shown}`"),
+        ));
+    }
     let Some(object) = value.as_object() else {
         return Err(DecodeError::new(
             ErrorCode::BadJson,
@@ -105,6 +130,73 @@ fn decode<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, DecodeEr
         .map_err(|e| DecodeError::new(ErrorCode::BadMessage, format!("invalid `{ty}`: {e}")))
 }
 
+/// The first key that appears twice in one JSON object anywhere in `text`, if any. `text` is
+/// known to be valid JSON when this is called.
+fn duplicate_key(text: &str) -> Option<String> {
+    use serde::de::{
+        self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+    };
+    use std::collections::HashSet;
+
+    /// Walks any JSON value, recording the first duplicate key into `found`.
+    struct Walk<'a>(&'a mut Option<String>);
+
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Walk(&mut *self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if self.0.is_none() && !seen.insert(key.clone()) {
+                    *self.0 = Some(key);
+                }
+                if self.0.is_some() {
+                    map.next_value::<IgnoredAny>()?;
+                } else {
+                    map.next_value_seed(Walk(&mut *self.0))?;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    let mut found = None;
+    let mut de = serde_json::Deserializer::from_str(text);
+    Walk(&mut found).deserialize(&mut de).ok()?;
+    found
+}
+
 /// Encodes a message as a JSON text frame.
 pub fn encode<T: Serialize>(message: &T) -> String {
     // Serializing these plain data types cannot fail: no maps with non-string keys, no
@@ -124,11 +216,13 @@ mod tests {
             session_id: SessionId::from_string("s1"),
             name: "Ada".into(),
             host_key: None,
+            invite_key: Some("k".into()),
+            resume_token: None,
         };
         let text = encode(&msg);
         assert_eq!(
             text,
-            r#"{"type":"join","version":1,"session_id":"s1","name":"Ada"}"#
+            r#"{"type":"join","version":1,"session_id":"s1","name":"Ada","invite_key":"k"}"#
         );
         assert_eq!(decode_client(&text).unwrap(), msg);
     }
@@ -192,6 +286,27 @@ mod tests {
         let err = decode_client(r#"{"type":"mute","kind":"smell","muted":true}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::BadMessage);
         let err = decode_client(r#"{"type":"mute","kind":"audio"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadMessage);
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        let err = decode_client(r#"{"type":"chat","text":"hi","text":"bye"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadJson);
+        assert!(err.message.contains("text"), "{}", err.message);
+        let err = decode_client(r#"{"type":"ping","type":"leave"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadJson);
+        let nested = r#"{"type":"candidate","target":"publish","candidate":{"candidate":"a","candidate":"b"}}"#;
+        assert_eq!(decode_client(nested).unwrap_err().code, ErrorCode::BadJson);
+        // The same key in sibling objects is fine.
+        let ok = r#"{"type":"update_settings","change":{"locked":true}}"#;
+        assert!(decode_client(ok).is_ok());
+    }
+
+    #[test]
+    fn a_spoofed_sender_field_is_refused() {
+        let err =
+            decode_client(r#"{"type":"chat","text":"hi","from":"someone-else"}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::BadMessage);
     }
 

@@ -47,6 +47,28 @@ pub enum ErrorCode {
     ShuttingDown,
     /// A failure inside the server; details are in the server log, never on the wire.
     Internal,
+    /// Your role may not do this (in this session shape).
+    Forbidden,
+    /// No such participant in this session.
+    UnknownParticipant,
+    /// The link's key is missing, forged, rotated, revoked or expired.
+    InvalidLink,
+    /// The session has ended.
+    SessionEnded,
+    /// The session is locked: no new joins.
+    SessionLocked,
+    /// The session is at its participant limit.
+    SessionFull,
+    /// A host removed you from this session.
+    Removed,
+    /// A host turned you away from the waiting room.
+    Declined,
+    /// Too many messages too fast; slow down.
+    RateLimited,
+    /// Too many connections from your address (HTTP 429).
+    TooManyConnections,
+    /// The API key is missing or wrong (HTTP 401).
+    Unauthorized,
 }
 
 impl ErrorCode {
@@ -72,6 +94,17 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::ShuttingDown => "shutting_down",
             Self::Internal => "internal",
+            Self::Forbidden => "forbidden",
+            Self::UnknownParticipant => "unknown_participant",
+            Self::InvalidLink => "invalid_link",
+            Self::SessionEnded => "session_ended",
+            Self::SessionLocked => "session_locked",
+            Self::SessionFull => "session_full",
+            Self::Removed => "removed",
+            Self::Declined => "declined",
+            Self::RateLimited => "rate_limited",
+            Self::TooManyConnections => "too_many_connections",
+            Self::Unauthorized => "unauthorized",
         }
     }
 
@@ -90,6 +123,12 @@ impl ErrorCode {
                 | Self::TooSlow
                 | Self::ShuttingDown
                 | Self::Internal
+                | Self::InvalidLink
+                | Self::SessionEnded
+                | Self::SessionLocked
+                | Self::SessionFull
+                | Self::Removed
+                | Self::Declined
         )
     }
 }
@@ -126,6 +165,17 @@ mod tests {
             ErrorCode::NotFound,
             ErrorCode::ShuttingDown,
             ErrorCode::Internal,
+            ErrorCode::Forbidden,
+            ErrorCode::UnknownParticipant,
+            ErrorCode::InvalidLink,
+            ErrorCode::SessionEnded,
+            ErrorCode::SessionLocked,
+            ErrorCode::SessionFull,
+            ErrorCode::Removed,
+            ErrorCode::Declined,
+            ErrorCode::RateLimited,
+            ErrorCode::TooManyConnections,
+            ErrorCode::Unauthorized,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -10,8 +10,9 @@ pub use codec::{DecodeError, decode_client, decode_server, encode};
 pub use error::ErrorCode;
 pub use ids::{ParticipantId, SessionId, TrackId};
 pub use messages::{
-    ClientMessage, IceCandidate, MediaKind, ParticipantInfo, PcTarget, Role, ServerMessage,
-    SessionInfo, TrackInfo,
+    ChatMessage, ClientMessage, IceCandidate, MediaKind, ParticipantInfo, PcTarget, Role,
+    ServerMessage, SessionInfo, SessionSettings, SettingsChange, Shape, TrackInfo, TrackSource,
+    WaitingInfo,
 };
 
 /// Version of the signaling protocol. A client announces the version it speaks in `join`; the
@@ -28,3 +29,9 @@ pub const MAX_NAME_CHARS: usize = 64;
 
 /// Longest session title, in characters, after trimming.
 pub const MAX_TITLE_CHARS: usize = 120;
+
+/// Longest chat message, in characters.
+pub const MAX_CHAT_CHARS: usize = 2000;
+
+/// Chat messages kept for late joiners (and sent in `joined`).
+pub const CHAT_HISTORY: usize = 200;

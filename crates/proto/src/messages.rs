@@ -4,6 +4,7 @@
 
 use crate::{ErrorCode, ParticipantId, SessionId, TrackId};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Which of a participant's two peer connections a message is about.
 ///
@@ -33,10 +34,90 @@ pub enum MediaKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// Joined with the host link.
+    /// Joined with the host link: may do everything, including ending the session.
     Host,
-    /// Joined with the invite link.
+    /// Promoted by a host: runs the session with the host, but cannot end it or act on hosts.
+    Cohost,
+    /// On stage: may publish in a `stage` session.
+    Speaker,
+    /// Joined with an invite link: watches and chats; publishes only in a `room` session.
     Attendee,
+}
+
+/// The shape of a session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    /// Everyone may publish camera, microphone and screen.
+    #[default]
+    Room,
+    /// Only hosts, co-hosts and speakers publish; attendees watch, chat and raise a hand.
+    Stage,
+}
+
+/// What a published track carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackSource {
+    /// A microphone.
+    Microphone,
+    /// A camera.
+    #[default]
+    Camera,
+    /// A shared screen or window.
+    Screen,
+}
+
+/// Settings a host can change while the session runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSettings {
+    /// Room or stage.
+    pub shape: Shape,
+    /// No new joins while locked.
+    pub locked: bool,
+    /// Attendees wait until a host admits them.
+    pub waiting_room: bool,
+    /// Most participants at once.
+    pub max_participants: u32,
+}
+
+/// A chat message as everyone sees it. The server fills in who sent it and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Unique id.
+    pub id: String,
+    /// Sender's participant id.
+    pub from: ParticipantId,
+    /// Sender's display name at the time.
+    pub name: String,
+    /// The text (at most [`crate::MAX_CHAT_CHARS`] characters).
+    pub text: String,
+    /// When the server received it, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+}
+
+/// Someone waiting to be admitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingInfo {
+    /// Their id once admitted.
+    pub id: ParticipantId,
+    /// Display name.
+    pub name: String,
+}
+
+/// A partial change of settings; absent fields stay as they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsChange {
+    /// New shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Shape>,
+    /// Lock or unlock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked: Option<bool>,
+    /// Turn the waiting room on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_room: Option<bool>,
 }
 
 /// One ICE candidate, in the browser's `RTCIceCandidateInit` shape. An empty `candidate`
@@ -77,6 +158,9 @@ pub struct ParticipantInfo {
     pub audio_muted: bool,
     /// The participant turned their camera off.
     pub video_muted: bool,
+    /// The participant raised their hand (stage sessions).
+    #[serde(default)]
+    pub hand_raised: bool,
 }
 
 /// One published track. Subscribers match it to the WebRTC track they receive by `id`: the
@@ -91,6 +175,9 @@ pub struct TrackInfo {
     pub kind: MediaKind,
     /// MIME type of the codec, e.g. `video/VP8`.
     pub codec: String,
+    /// Microphone, camera or screen.
+    #[serde(default)]
+    pub source: TrackSource,
 }
 
 /// A session as the people in it see it.
@@ -114,14 +201,25 @@ pub enum ClientMessage {
         session_id: SessionId,
         /// Display name (1 to [`crate::MAX_NAME_CHARS`] characters after trimming).
         name: String,
-        /// The host key from the host link; absent for attendees.
+        /// The `k` parameter of the host link.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         host_key: Option<String>,
+        /// The `i` parameter of an invite link. One of `host_key` and `invite_key` is required.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        invite_key: Option<String>,
+        /// The `resume_token` from an earlier `joined` in this session, if the client kept it:
+        /// identifies a returning person (a removed one stays out).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume_token: Option<String>,
     },
     /// An SDP offer for the publish connection (first publish or any change to it).
     PublishOffer {
         /// The offer's SDP.
         sdp: String,
+        /// What each sent track is, by MediaStreamTrack id (the track id in the SDP's `msid`).
+        /// Tracks not listed are `microphone` (audio) or `camera` (video).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        sources: BTreeMap<String, TrackSource>,
     },
     /// The answer to the server's last `subscribe_offer`.
     SubscribeAnswer {
@@ -150,6 +248,54 @@ pub enum ClientMessage {
     },
     /// Leave the session; the server then closes the socket.
     Leave,
+    /// Send a chat message to everyone in the session.
+    Chat {
+        /// 1 to [`crate::MAX_CHAT_CHARS`] characters.
+        text: String,
+    },
+    /// Raise or lower your hand.
+    RaiseHand {
+        /// Raised (`true`) or lowered.
+        raised: bool,
+    },
+    /// Host action: turn someone's microphone or camera off. There is no remote unmute.
+    MuteParticipant {
+        /// Whom.
+        participant_id: ParticipantId,
+        /// Which device.
+        kind: MediaKind,
+    },
+    /// Host action: remove someone; their credential stops working for this session.
+    RemoveParticipant {
+        /// Whom.
+        participant_id: ParticipantId,
+    },
+    /// Host action: change someone's role (promote to co-host, bring on or take off stage).
+    SetRole {
+        /// Whom.
+        participant_id: ParticipantId,
+        /// The new role; never `host`.
+        role: Role,
+    },
+    /// Host action: change session settings.
+    UpdateSettings {
+        /// The changes.
+        change: SettingsChange,
+    },
+    /// Host action: replace the invite link; the old one stops working, people inside stay.
+    RotateInvite,
+    /// Host action: admit someone from the waiting room.
+    Admit {
+        /// Whom.
+        participant_id: ParticipantId,
+    },
+    /// Host action: turn someone in the waiting room away.
+    Decline {
+        /// Whom.
+        participant_id: ParticipantId,
+    },
+    /// Host action: end the session for everyone; its links stop working.
+    EndSession,
 }
 
 /// Messages from the server to a client.
@@ -170,6 +316,24 @@ pub enum ServerMessage {
         participants: Vec<ParticipantInfo>,
         /// Every track already published; they arrive through `subscribe_offer`s.
         tracks: Vec<TrackInfo>,
+        /// Current settings.
+        settings: SessionSettings,
+        /// Recent chat, oldest first.
+        chat: Vec<ChatMessage>,
+        /// Keep this (e.g. in `localStorage`) and send it in later `join`s to this session.
+        resume_token: String,
+        /// The current invite link: only for hosts and co-hosts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        invite_url: Option<String>,
+        /// People in the waiting room: only for hosts and co-hosts.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        waiting: Vec<WaitingInfo>,
+    },
+    /// Instead of `joined`: you are in the waiting room until a host admits you (`joined`
+    /// follows) or declines (`error` `declined`).
+    Waiting {
+        /// The session.
+        session: SessionInfo,
     },
     /// Someone entered the session.
     ParticipantJoined {
@@ -214,6 +378,31 @@ pub enum ServerMessage {
         target: PcTarget,
         /// The candidate.
         candidate: IceCandidate,
+    },
+    /// A chat message (including your own, as the server stamped it).
+    Chat {
+        /// The message.
+        message: ChatMessage,
+    },
+    /// The settings changed.
+    SettingsUpdated {
+        /// The new settings.
+        settings: SessionSettings,
+    },
+    /// The waiting room changed (hosts and co-hosts only).
+    WaitingUpdated {
+        /// Everyone waiting now.
+        waiting: Vec<WaitingInfo>,
+    },
+    /// The invite link changed (hosts and co-hosts only).
+    InviteRotated {
+        /// The new link.
+        invite_url: String,
+    },
+    /// A host turned your microphone or camera off. Your `participant_updated` follows.
+    MutedByHost {
+        /// Which device.
+        kind: MediaKind,
     },
     /// Answer to `ping`.
     Pong {

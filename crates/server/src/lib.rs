@@ -14,9 +14,16 @@ pub use http::app;
 pub use sessions::Sessions;
 
 use hearth_media::{MediaConfig, MediaStats, PeerFactory};
+use hearth_store::Store;
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Participant limit of a session when the server configuration does not say.
+pub const DEFAULT_MAX_PARTICIPANTS: u32 = 100;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -34,6 +41,14 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// How often the server pings each socket.
     pub ping_interval: Duration,
+    /// Where the SQLite database lives; `None` keeps everything in memory (tests).
+    pub data_dir: Option<PathBuf>,
+    /// When set, `POST /api/sessions` and invite minting require `Authorization: Bearer <key>`.
+    pub api_key: Option<String>,
+    /// Default (and largest) participant limit per session.
+    pub max_participants: u32,
+    /// Open WebSockets allowed from one IP address.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +59,10 @@ impl Default for ServerConfig {
             join_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(45),
             ping_interval: Duration::from_secs(15),
+            data_dir: None,
+            api_key: None,
+            max_participants: DEFAULT_MAX_PARTICIPANTS,
+            max_connections_per_ip: 20,
         }
     }
 }
@@ -61,6 +80,31 @@ struct Inner {
     /// Flips to `true` when the server begins shutting down; connections watch it to say
     /// goodbye instead of being cut.
     shutdown: watch::Receiver<bool>,
+    /// Open WebSockets per client address.
+    connections: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// Holds one of an address's connection slots; gives it back when dropped.
+pub(crate) struct ConnectionSlot {
+    state: AppState,
+    ip: IpAddr,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut map = self
+            .state
+            .inner
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl AppState {
@@ -68,13 +112,43 @@ impl AppState {
     pub fn new(config: ServerConfig, shutdown: watch::Receiver<bool>) -> Result<Self, ApiError> {
         let peers = PeerFactory::new(config.media.clone())
             .map_err(|e| ApiError::internal(format!("media: {e}")))?;
+        let store = match &config.data_dir {
+            Some(dir) => Store::open(dir),
+            None => Store::open_in_memory(),
+        }
+        .map_err(|e| ApiError::internal(format!("opening the database: {e}")))?;
+        // Presence rows left open by a crash would show people as present forever.
+        if let Err(e) = store.close_stale_presence(sessions::now_ms()) {
+            tracing::warn!(error = %e, "cannot close stale presence");
+        }
+        let sessions = Sessions::load(Arc::new(store))
+            .map_err(|e| ApiError::internal(format!("loading sessions: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
-                sessions: Sessions::default(),
+                sessions,
                 peers,
                 shutdown,
+                connections: Mutex::new(HashMap::new()),
             }),
+        })
+    }
+
+    /// Takes a connection slot for `ip`, or `None` when it has too many open.
+    pub(crate) fn connection_slot(&self, ip: IpAddr) -> Option<ConnectionSlot> {
+        let mut map = self
+            .inner
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= self.inner.config.max_connections_per_ip {
+            return None;
+        }
+        *n += 1;
+        Some(ConnectionSlot {
+            state: self.clone(),
+            ip,
         })
     }
 

@@ -1,38 +1,90 @@
 //! One task per session owns its [`Room`] and the channels to everyone in it. Connections send
 //! it [`RoomCommand`]s; it answers with [`RoomEvent`]s. The room never waits on a participant:
-//! a participant whose queue is full is dropped as too slow, so one stuck browser cannot stall
-//! a session.
+//! one whose queue is full is dropped as too slow, so one stuck browser cannot stall a session.
+//! Every permission is decided here, through `hearth_core::permissions`.
 
-use hearth_core::Room;
+mod actions;
+
+pub use actions::HostAction;
+
+use crate::sessions::{derive_invite_key, now_ms, role_name};
+use hearth_core::{Action, JoinError, Room, allowed};
 use hearth_media::PublishedTrack;
 use hearth_proto::{
-    MediaKind, ParticipantId, ParticipantInfo, Role, ServerMessage, SessionInfo, TrackId, TrackInfo,
+    CHAT_HISTORY, ChatMessage, ErrorCode, MAX_CHAT_CHARS, MediaKind, ParticipantId,
+    ParticipantInfo, Role, ServerMessage, SessionInfo, SessionSettings, TrackId, TrackInfo,
+    TrackSource, WaitingInfo,
 };
-use std::collections::HashMap;
+use hearth_store::Store;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Events queued for one participant before they count as too slow.
 pub const PARTICIPANT_QUEUE: usize = 256;
 
+/// A refusal: a stable code and a sentence.
+pub type Refusal = (ErrorCode, String);
+
+/// Who is joining, as the connection established it.
+#[derive(Debug)]
+pub struct JoinRequest {
+    /// Their id, chosen by the connection.
+    pub id: ParticipantId,
+    /// Display name as given.
+    pub name: String,
+    /// The role their link grants.
+    pub role: Role,
+    /// Hash of their resume token: identifies them if a host removes them.
+    pub credential_hash: String,
+    /// Hash of the minted invite they used, if any (revoked if they are removed).
+    pub invite_hash: Option<String>,
+    /// The plaintext host key, when joining with the host link.
+    pub host_key: Option<String>,
+    /// Base URL for links, as this client reached the server.
+    pub base_url: String,
+    /// Where the room's events for them go.
+    pub events: mpsc::Sender<RoomEvent>,
+}
+
 /// What a connection can ask of its room.
 #[derive(Debug)]
 pub enum RoomCommand {
-    /// Enter the room.
+    /// Enter the room (or its waiting room).
     Join {
-        id: ParticipantId,
-        name: String,
-        role: Role,
-        events: mpsc::Sender<RoomEvent>,
-        reply: oneshot::Sender<Result<Joined, hearth_core::JoinError>>,
+        request: JoinRequest,
+        reply: oneshot::Sender<JoinOutcome>,
     },
-    /// Leave (idempotent).
+    /// Leave, or stop waiting (idempotent).
     Leave { id: ParticipantId },
-    /// Mute state changed.
+    /// One's own microphone or camera on or off.
     Mute {
         id: ParticipantId,
         kind: MediaKind,
         muted: bool,
+    },
+    /// One's own hand.
+    RaiseHand {
+        id: ParticipantId,
+        raised: bool,
+        reply: oneshot::Sender<Result<(), Refusal>>,
+    },
+    /// A chat message.
+    Chat {
+        id: ParticipantId,
+        text: String,
+        reply: oneshot::Sender<Result<(), Refusal>>,
+    },
+    /// May this participant publish now?
+    MayPublish {
+        id: ParticipantId,
+        reply: oneshot::Sender<bool>,
+    },
+    /// A host action.
+    Act {
+        actor: ParticipantId,
+        action: HostAction,
+        reply: oneshot::Sender<Result<(), Refusal>>,
     },
     /// A participant's publish connection produced a track.
     TrackPublished { track: Arc<PublishedTrack> },
@@ -40,6 +92,17 @@ pub enum RoomCommand {
     TrackEnded { id: TrackId },
     /// How many people and tracks (for the HTTP API and tests).
     Occupancy { reply: oneshot::Sender<Occupancy> },
+}
+
+/// The answer to a join.
+#[derive(Debug)]
+pub enum JoinOutcome {
+    /// In.
+    Joined(Box<Joined>),
+    /// In the waiting room; `RoomEvent::Admitted` or a `Close` follows.
+    Waiting(SessionInfo),
+    /// Refused.
+    Refused(Refusal),
 }
 
 /// What the room tells a connection.
@@ -51,17 +114,31 @@ pub enum RoomEvent {
     Subscribe(Arc<PublishedTrack>),
     /// Stop forwarding this track.
     Unsubscribe(TrackId),
+    /// Admitted from the waiting room.
+    Admitted(Box<Joined>),
+    /// Removed, declined or the session ended: send this error and close.
+    Close(Refusal),
 }
 
-/// The answer to a successful join.
+/// Everything a newly joined participant is told.
 #[derive(Debug)]
 pub struct Joined {
+    /// The role they have.
+    pub role: Role,
     /// Session id and title.
     pub session: SessionInfo,
     /// Everyone else already there.
     pub participants: Vec<ParticipantInfo>,
     /// Tracks already published (they follow as `Subscribe` events).
     pub tracks: Vec<TrackInfo>,
+    /// Current settings.
+    pub settings: SessionSettings,
+    /// Recent chat.
+    pub chat: Vec<ChatMessage>,
+    /// The invite link, for hosts and co-hosts when known.
+    pub invite_url: Option<String>,
+    /// The waiting room, for hosts and co-hosts.
+    pub waiting: Vec<WaitingInfo>,
 }
 
 /// People and tracks in a room.
@@ -71,21 +148,75 @@ pub struct Occupancy {
     pub participants: usize,
     /// Published tracks.
     pub tracks: usize,
+    /// People in the waiting room.
+    pub waiting: usize,
+}
+
+/// What a room task starts from.
+#[derive(Debug)]
+pub struct RoomSetup {
+    /// Id and title.
+    pub info: SessionInfo,
+    /// Settings as stored.
+    pub settings: SessionSettings,
+    /// How many times the invite link was rotated.
+    pub invite_generation: u32,
+    /// Where presence and chat are recorded.
+    pub store: Arc<Store>,
+}
+
+struct Member {
+    events: mpsc::Sender<RoomEvent>,
+    credential_hash: String,
+    invite_hash: Option<String>,
 }
 
 struct RoomTask {
     room: Room,
-    members: HashMap<ParticipantId, mpsc::Sender<RoomEvent>>,
+    store: Arc<Store>,
+    members: HashMap<ParticipantId, Member>,
+    /// People in the waiting room, with what is needed to let them in later.
+    pending: HashMap<ParticipantId, JoinRequest>,
     published: HashMap<TrackId, Arc<PublishedTrack>>,
+    chat: VecDeque<ChatMessage>,
+    /// Learned from the last host to join; lets the room show hosts the invite link. Memory only.
+    host_key: Option<String>,
+    invite_generation: u32,
+    /// Base URL for links, from the last host or co-host to join.
+    base_url: Option<String>,
+    ended: bool,
 }
 
 /// Runs the room until every sender of commands is gone.
-pub async fn run(info: SessionInfo, mut commands: mpsc::Receiver<RoomCommand>) {
-    let session_id = info.id.clone();
+pub async fn run(setup: RoomSetup, mut commands: mpsc::Receiver<RoomCommand>) {
+    let session_id = setup.info.id.clone();
+    let chat = match setup.store.chat_history(&session_id, CHAT_HISTORY) {
+        Ok(history) => history
+            .into_iter()
+            .map(|m| ChatMessage {
+                id: m.id,
+                from: m.from,
+                name: m.name,
+                text: m.text,
+                at_ms: m.at_ms,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(%session_id, error = %e, "cannot load chat history");
+            VecDeque::new()
+        }
+    };
     let mut task = RoomTask {
-        room: Room::new(info),
+        room: Room::new(setup.info, setup.settings),
+        store: setup.store,
         members: HashMap::new(),
+        pending: HashMap::new(),
         published: HashMap::new(),
+        chat,
+        host_key: None,
+        invite_generation: setup.invite_generation,
+        base_url: None,
+        ended: false,
     };
     while let Some(command) = commands.recv().await {
         task.handle(command);
@@ -100,25 +231,36 @@ pub async fn occupancy(room: &mpsc::Sender<RoomCommand>) -> Option<Occupancy> {
     rx.await.ok()
 }
 
+fn refusal(code: ErrorCode, message: impl Into<String>) -> Refusal {
+    (code, message.into())
+}
+
 impl RoomTask {
     fn handle(&mut self, command: RoomCommand) {
         match command {
-            RoomCommand::Join {
-                id,
-                name,
-                role,
-                events,
-                reply,
-            } => self.join(id, &name, role, events, reply),
-            RoomCommand::Leave { id } => self.leave(&id),
-            RoomCommand::Mute { id, kind, muted } => {
-                if let Some(info) = self.room.set_muted(&id, kind, muted) {
-                    self.broadcast(Some(&id), || {
-                        RoomEvent::Message(ServerMessage::ParticipantUpdated {
-                            participant: info.clone(),
-                        })
-                    });
+            RoomCommand::Join { request, reply } => {
+                let outcome = self.join(request);
+                if let Some(outcome) = outcome {
+                    let _ = reply.send(outcome);
                 }
+            }
+            RoomCommand::Leave { id } => self.leave(&id),
+            RoomCommand::Mute { id, kind, muted } => self.self_mute(&id, kind, muted),
+            RoomCommand::RaiseHand { id, raised, reply } => {
+                let _ = reply.send(self.raise_hand(&id, raised));
+            }
+            RoomCommand::Chat { id, text, reply } => {
+                let _ = reply.send(self.chat(&id, &text));
+            }
+            RoomCommand::MayPublish { id, reply } => {
+                let _ = reply.send(self.room.may_publish(&id));
+            }
+            RoomCommand::Act {
+                actor,
+                action,
+                reply,
+            } => {
+                let _ = reply.send(self.act(&actor, action));
             }
             RoomCommand::TrackPublished { track } => self.track_published(track),
             RoomCommand::TrackEnded { id } => self.track_ended(&id),
@@ -126,69 +268,155 @@ impl RoomTask {
                 let _ = reply.send(Occupancy {
                     participants: self.room.len(),
                     tracks: self.room.track_count(),
+                    waiting: self.room.waiting().len(),
                 });
             }
         }
     }
 
-    fn join(
-        &mut self,
-        id: ParticipantId,
-        name: &str,
-        role: Role,
-        events: mpsc::Sender<RoomEvent>,
-        reply: oneshot::Sender<Result<Joined, hearth_core::JoinError>>,
-    ) {
-        let info = match self.room.join(id.clone(), name, role) {
-            Ok(info) => info,
-            Err(e) => {
-                let _ = reply.send(Err(e));
-                return;
+    fn session_id(&self) -> &hearth_proto::SessionId {
+        &self.room.info().id
+    }
+
+    fn invite_url(&self) -> Option<String> {
+        let key = derive_invite_key(self.host_key.as_deref()?, self.invite_generation);
+        let base = self.base_url.as_deref()?;
+        Some(format!("{base}/s/{}?i={key}", self.session_id()))
+    }
+
+    /// Handles a join; `None` when the outcome was already delivered another way.
+    fn join(&mut self, request: JoinRequest) -> Option<JoinOutcome> {
+        if self.ended {
+            return Some(JoinOutcome::Refused(refusal(
+                ErrorCode::SessionEnded,
+                "this session has ended",
+            )));
+        }
+        match self
+            .store
+            .is_banned(self.session_id(), &request.credential_hash)
+        {
+            Ok(false) => {}
+            Ok(true) => {
+                return Some(JoinOutcome::Refused(refusal(
+                    ErrorCode::Removed,
+                    "a host removed you from this session",
+                )));
             }
-        };
-        let joined = Joined {
+            Err(e) => {
+                tracing::error!(session_id = %self.session_id(), error = %e, "ban check failed");
+                return Some(JoinOutcome::Refused(refusal(
+                    ErrorCode::Internal,
+                    "internal error",
+                )));
+            }
+        }
+        if let Err(e) = self.room.can_enter(request.role) {
+            return Some(JoinOutcome::Refused(join_refusal(&e)));
+        }
+        if request.role == Role::Host {
+            self.host_key.clone_from(&request.host_key);
+        }
+        if matches!(request.role, Role::Host | Role::Cohost) {
+            self.base_url = Some(request.base_url.clone());
+        }
+        if self.room.needs_admission(request.role) {
+            if let Err(e) = self.room.add_waiting(request.id.clone(), &request.name) {
+                return Some(JoinOutcome::Refused(join_refusal(&e)));
+            }
+            tracing::info!(session_id = %self.session_id(), participant_id = %request.id, "waiting for admission");
+            self.pending.insert(request.id.clone(), request);
+            self.waiting_changed();
+            return Some(JoinOutcome::Waiting(self.room.info().clone()));
+        }
+        Some(match self.enter(request) {
+            Ok((joined, _)) => JoinOutcome::Joined(joined),
+            Err(r) => JoinOutcome::Refused(r),
+        })
+    }
+
+    /// Puts someone in the room proper. Returns what to tell them and their event queue.
+    fn enter(
+        &mut self,
+        request: JoinRequest,
+    ) -> Result<(Box<Joined>, mpsc::Sender<RoomEvent>), Refusal> {
+        let JoinRequest {
+            id,
+            name,
+            role,
+            credential_hash,
+            invite_hash,
+            events,
+            ..
+        } = request;
+        let info = self
+            .room
+            .join(id.clone(), &name, role)
+            .map_err(|e| join_refusal(&e))?;
+        if let Err(e) = self.store.record_join(
+            self.session_id(),
+            &id,
+            &info.name,
+            role_name(role),
+            now_ms(),
+        ) {
+            tracing::warn!(session_id = %self.session_id(), error = %e, "cannot record join");
+        }
+        let runs = matches!(role, Role::Host | Role::Cohost);
+        let joined = Box::new(Joined {
+            role,
             session: self.room.info().clone(),
             participants: self.room.participants_except(&id),
             tracks: self.room.tracks_except(&id),
-        };
+            settings: self.room.settings(),
+            chat: self.chat.iter().cloned().collect(),
+            invite_url: if runs { self.invite_url() } else { None },
+            waiting: if runs {
+                self.room.waiting().to_vec()
+            } else {
+                Vec::new()
+            },
+        });
         let existing: Vec<Arc<PublishedTrack>> = joined
             .tracks
             .iter()
             .filter_map(|t| self.published.get(&t.id).cloned())
             .collect();
-        if reply.send(Ok(joined)).is_err() {
-            // The connection gave up while we were deciding.
-            self.room.leave(&id);
-            return;
-        }
-        tracing::info!(session_id = %self.room.info().id, participant_id = %id, ?role, "joined");
+        tracing::info!(session_id = %self.session_id(), participant_id = %id, ?role, "joined");
         self.broadcast(None, || {
             RoomEvent::Message(ServerMessage::ParticipantJoined {
                 participant: info.clone(),
             })
         });
-        self.members.insert(id.clone(), events);
+        self.members.insert(
+            id.clone(),
+            Member {
+                events: events.clone(),
+                credential_hash,
+                invite_hash,
+            },
+        );
         for track in existing {
             self.send(&id, RoomEvent::Subscribe(track));
         }
+        Ok((joined, events))
     }
 
     fn leave(&mut self, id: &ParticipantId) {
+        if self.pending.remove(id).is_some() {
+            self.room.take_waiting(id);
+            self.waiting_changed();
+            return;
+        }
         self.members.remove(id);
         let Some(tracks) = self.room.leave(id) else {
             return;
         };
-        tracing::info!(session_id = %self.room.info().id, participant_id = %id, "left");
-        for track in &tracks {
-            self.published.remove(&track.id);
-            self.broadcast(None, || {
-                RoomEvent::Message(ServerMessage::TrackUnpublished {
-                    track_id: track.id.clone(),
-                    participant_id: track.participant_id.clone(),
-                })
-            });
-            self.broadcast(None, || RoomEvent::Unsubscribe(track.id.clone()));
+        if let Err(e) = self.store.record_leave(id, now_ms()) {
+            tracing::warn!(session_id = %self.session_id(), error = %e, "cannot record leave");
         }
+        tracing::info!(session_id = %self.session_id(), participant_id = %id, "left");
+        self.unpublish(&tracks);
         let left = id.clone();
         self.broadcast(None, || {
             RoomEvent::Message(ServerMessage::ParticipantLeft {
@@ -197,10 +425,126 @@ impl RoomTask {
         });
     }
 
+    /// Tells everyone these tracks are gone and stops forwarding them.
+    fn unpublish(&mut self, tracks: &[TrackInfo]) {
+        for track in tracks {
+            self.published.remove(&track.id);
+            self.broadcast(Some(&track.participant_id), || {
+                RoomEvent::Message(ServerMessage::TrackUnpublished {
+                    track_id: track.id.clone(),
+                    participant_id: track.participant_id.clone(),
+                })
+            });
+            self.broadcast(Some(&track.participant_id), || {
+                RoomEvent::Unsubscribe(track.id.clone())
+            });
+        }
+    }
+
+    /// Pauses or resumes forwarding of someone's microphone or camera.
+    fn pause(&self, id: &ParticipantId, kind: MediaKind, paused: bool) {
+        let source = match kind {
+            MediaKind::Audio => TrackSource::Microphone,
+            MediaKind::Video => TrackSource::Camera,
+        };
+        for track in self.published.values() {
+            if track.participant_id() == id && track.info().source == source {
+                track.set_paused(paused);
+            }
+        }
+    }
+
+    fn self_mute(&mut self, id: &ParticipantId, kind: MediaKind, muted: bool) {
+        if let Some(info) = self.room.set_muted(id, kind, muted) {
+            self.pause(id, kind, muted);
+            self.broadcast(None, || {
+                RoomEvent::Message(ServerMessage::ParticipantUpdated {
+                    participant: info.clone(),
+                })
+            });
+        }
+    }
+
+    fn raise_hand(&mut self, id: &ParticipantId, raised: bool) -> Result<(), Refusal> {
+        let role = self
+            .room
+            .participant(id)
+            .map(|p| p.role)
+            .ok_or_else(|| refusal(ErrorCode::NotJoined, "not in the room"))?;
+        if raised && !allowed(role, self.room.settings().shape, Action::RaiseHand) {
+            return Err(refusal(
+                ErrorCode::Forbidden,
+                "only attendees of a stage session raise a hand",
+            ));
+        }
+        if let Some(info) = self.room.set_hand(id, raised) {
+            self.broadcast(None, || {
+                RoomEvent::Message(ServerMessage::ParticipantUpdated {
+                    participant: info.clone(),
+                })
+            });
+        }
+        Ok(())
+    }
+
+    fn chat(&mut self, id: &ParticipantId, text: &str) -> Result<(), Refusal> {
+        let name = self
+            .room
+            .participant(id)
+            .map(|p| p.name.clone())
+            .ok_or_else(|| refusal(ErrorCode::NotJoined, "not in the room"))?;
+        let text = text.trim();
+        let chars = text.chars().count();
+        if chars == 0 || chars > MAX_CHAT_CHARS {
+            return Err(refusal(
+                ErrorCode::BadMessage,
+                format!("a chat message is 1 to {MAX_CHAT_CHARS} characters"),
+            ));
+        }
+        let message = ChatMessage {
+            id: uuid_like(),
+            from: id.clone(),
+            name,
+            text: text.to_owned(),
+            at_ms: now_ms(),
+        };
+        if let Err(e) = self.store.add_chat(&hearth_store::ChatRecord {
+            id: message.id.clone(),
+            session: self.session_id().clone(),
+            from: message.from.clone(),
+            name: message.name.clone(),
+            text: message.text.clone(),
+            at_ms: message.at_ms,
+        }) {
+            // Chat still reaches the people in the room; only history is affected.
+            tracing::error!(session_id = %self.session_id(), error = %e, "cannot store chat message");
+        }
+        if self.chat.len() >= CHAT_HISTORY {
+            self.chat.pop_front();
+        }
+        self.chat.push_back(message.clone());
+        self.broadcast(None, || {
+            RoomEvent::Message(ServerMessage::Chat {
+                message: message.clone(),
+            })
+        });
+        Ok(())
+    }
+
     fn track_published(&mut self, track: Arc<PublishedTrack>) {
         let info = track.info().clone();
         if !self.room.add_track(info.clone()) {
+            tracing::info!(session_id = %self.session_id(), track_id = %info.id, "track not forwarded: its publisher may not publish");
             return;
+        }
+        // A muted microphone or camera stays silent when its track (re)appears.
+        if let Some(p) = self.room.participant(&info.participant_id) {
+            let muted = match info.source {
+                TrackSource::Microphone => p.audio_muted,
+                TrackSource::Camera => p.video_muted,
+                TrackSource::Screen => false,
+            };
+            track.set_paused(muted);
         }
         self.published.insert(info.id.clone(), Arc::clone(&track));
         let owner = info.participant_id.clone();
@@ -213,18 +557,33 @@ impl RoomTask {
     }
 
     fn track_ended(&mut self, id: &TrackId) {
-        let Some(info) = self.room.remove_track(id) else {
-            return;
-        };
-        self.published.remove(id);
-        let owner = info.participant_id.clone();
-        self.broadcast(Some(&owner), || {
-            RoomEvent::Message(ServerMessage::TrackUnpublished {
-                track_id: info.id.clone(),
-                participant_id: info.participant_id.clone(),
-            })
+        if let Some(info) = self.room.remove_track(id) {
+            self.unpublish(&[info]);
+        }
+    }
+
+    /// Tells hosts and co-hosts who is waiting.
+    fn waiting_changed(&mut self) {
+        let waiting = self.room.waiting().to_vec();
+        self.broadcast_to_runners(|| ServerMessage::WaitingUpdated {
+            waiting: waiting.clone(),
         });
-        self.broadcast(Some(&owner), || RoomEvent::Unsubscribe(info.id.clone()));
+    }
+
+    fn broadcast_to_runners(&mut self, message: impl Fn() -> ServerMessage) {
+        let runners: Vec<ParticipantId> = self
+            .members
+            .keys()
+            .filter(|id| {
+                self.room
+                    .participant(id)
+                    .is_some_and(|p| matches!(p.role, Role::Host | Role::Cohost))
+            })
+            .cloned()
+            .collect();
+        for id in runners {
+            self.send(&id, RoomEvent::Message(message()));
+        }
     }
 
     /// Sends to everyone except `except`, dropping anyone too slow to take it.
@@ -241,18 +600,38 @@ impl RoomTask {
     }
 
     fn send(&mut self, id: &ParticipantId, event: RoomEvent) {
-        let Some(tx) = self.members.get(id) else {
+        let Some(member) = self.members.get(id) else {
             return;
         };
-        match tx.try_send(event) {
+        match member.events.try_send(event) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 // Dropping the sender tells the connection (its receiver closes); it reports
                 // `too_slow` to the client and leaves.
-                tracing::info!(session_id = %self.room.info().id, participant_id = %id, "participant too slow; removing");
+                tracing::info!(session_id = %self.session_id(), participant_id = %id, "participant too slow; removing");
                 self.leave(id);
             }
             Err(mpsc::error::TrySendError::Closed(_)) => self.leave(id),
         }
     }
+}
+
+fn join_refusal(e: &JoinError) -> Refusal {
+    match e {
+        JoinError::InvalidName => refusal(
+            ErrorCode::BadMessage,
+            format!(
+                "name must be 1 to {} characters",
+                hearth_proto::MAX_NAME_CHARS
+            ),
+        ),
+        JoinError::Locked => refusal(ErrorCode::SessionLocked, "the host has locked this session"),
+        JoinError::Full => refusal(ErrorCode::SessionFull, "this session is full"),
+    }
+}
+
+/// A random id for chat messages.
+fn uuid_like() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -70,7 +70,11 @@ async fn creating_a_session_returns_absolute_host_and_invite_links() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let id = v["id"].as_str().unwrap();
     assert_eq!(v["title"], "Book club");
-    assert_eq!(v["invite_url"], format!("http://hearth.test:8080/s/{id}"));
+    let invite_url = v["invite_url"].as_str().unwrap();
+    let prefix = format!("http://hearth.test:8080/s/{id}?i=");
+    assert!(invite_url.starts_with(&prefix), "{invite_url}");
+    let invite = &invite_url[prefix.len()..];
+    assert_eq!(invite.len(), 32, "128-bit invite key");
     let host_url = v["host_url"].as_str().unwrap();
     assert!(
         host_url.starts_with(&format!("http://hearth.test:8080/s/{id}?k=")),
@@ -78,13 +82,14 @@ async fn creating_a_session_returns_absolute_host_and_invite_links() {
     );
     let key = host_url.split("k=").nth(1).unwrap();
     assert_eq!(key.len(), 32, "128-bit host key");
+    assert_ne!(key, invite);
 
-    // The invite link opens the web client; the session can be looked up.
-    let (status, page, content_type) = call(&state, get(&format!("/s/{id}"))).await;
+    // The invite link opens the web client; the session can be looked up with it.
+    let (status, page, content_type) = call(&state, get(&format!("/s/{id}?i={invite}"))).await;
     assert_eq!(status, StatusCode::OK);
     assert!(content_type.unwrap().starts_with("text/html"));
     assert!(page.contains("<script"), "the page loads the client");
-    let (status, body, _) = call(&state, get(&format!("/api/sessions/{id}"))).await;
+    let (status, body, _) = call(&state, get(&format!("/api/sessions/{id}?i={invite}"))).await;
     assert_eq!(status, StatusCode::OK);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["title"], "Book club");
@@ -93,6 +98,18 @@ async fn creating_a_session_returns_absolute_host_and_invite_links() {
         v.get("host_url").is_none(),
         "the public summary never reveals the host link"
     );
+
+    // Without a key, or with a forged one, the session is not even acknowledged.
+    for path in [
+        format!("/s/{id}"),
+        format!("/s/{id}?i=0123456789abcdef0123456789abcdef"),
+    ] {
+        let (status, _, _) = call(&state, get(&path)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (status, body, _) = call(&state, get(&format!("/api/sessions/{id}"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body), "invalid_link");
 }
 
 #[tokio::test]

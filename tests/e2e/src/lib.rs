@@ -13,6 +13,27 @@ use tokio::task::JoinHandle;
 /// Loopback, where every test's sockets live.
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
+/// The keys of a session's host and invite links.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// `k` of the host link.
+    pub host: String,
+    /// `i` of the invite link.
+    pub invite: String,
+}
+
+impl Keys {
+    /// Joins as host.
+    pub fn host(&self) -> hearth_client::Key {
+        hearth_client::Key::Host(self.host.clone())
+    }
+
+    /// Joins with the invite link.
+    pub fn invite(&self) -> hearth_client::Key {
+        hearth_client::Key::Invite(self.invite.clone())
+    }
+}
+
 /// A server running inside the test process.
 pub struct TestServer {
     /// `http://127.0.0.1:<port>`.
@@ -73,20 +94,32 @@ impl TestServer {
         format!("{}/ws", self.base.replacen("http", "ws", 1))
     }
 
-    /// Creates a session through `POST /api/sessions`; returns its id and host key.
-    pub async fn create_session(&self, title: &str) -> (SessionId, String) {
-        let body = serde_json::json!({ "title": title }).to_string();
+    /// Creates a session through `POST /api/sessions`; returns its id and link keys.
+    pub async fn create_session(&self, title: &str) -> (SessionId, Keys) {
+        self.create_session_with(serde_json::json!({ "title": title }))
+            .await
+    }
+
+    /// Creates a session with the given JSON body.
+    pub async fn create_session_with(&self, body: serde_json::Value) -> (SessionId, Keys) {
+        let body = body.to_string();
         let (status, json) = self.request("POST", "/api/sessions", Some(&body)).await;
         assert_eq!(status, 201, "create session: {json}");
         let v: serde_json::Value = serde_json::from_str(&json).expect("json body");
         let id = v["id"].as_str().expect("id").to_owned();
         let host_url = v["host_url"].as_str().expect("host_url");
-        let key = host_url
-            .split("k=")
+        let host = host_url
+            .split("?k=")
             .nth(1)
             .expect("host key in host_url")
             .to_owned();
-        (SessionId::from_string(id), key)
+        let invite_url = v["invite_url"].as_str().expect("invite_url");
+        let invite = invite_url
+            .split("?i=")
+            .nth(1)
+            .expect("invite key in invite_url")
+            .to_owned();
+        (SessionId::from_string(id), Keys { host, invite })
     }
 
     /// One HTTP/1.1 request; returns status and body.
@@ -131,7 +164,9 @@ impl TestServer {
             let _ = stop.send(());
         }
         match self.task.take() {
-            Some(task) => tokio::time::timeout(Duration::from_secs(10), task).await.is_ok(),
+            Some(task) => tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_ok(),
             None => true,
         }
     }

@@ -2,7 +2,7 @@
 //! socket is closed when the code is fatal, and nobody else in the session notices.
 
 use hearth_client::{Participant, Signal};
-use hearth_e2e::{LOCALHOST, TestServer, eventually};
+use hearth_e2e::{Keys, LOCALHOST, TestServer, eventually};
 use hearth_proto::{
     ClientMessage, ErrorCode, MAX_MESSAGE_BYTES, MediaKind, PROTOCOL_VERSION, ServerMessage,
     SessionId,
@@ -34,18 +34,20 @@ async fn expect_alive(signal: &mut Signal) {
     assert_eq!(pong, ServerMessage::Pong { nonce: 42 });
 }
 
-fn join(session: &SessionId) -> ClientMessage {
+fn join(session: &SessionId, keys: &Keys) -> ClientMessage {
     ClientMessage::Join {
         version: PROTOCOL_VERSION,
         session_id: session.clone(),
         name: "Mallory".into(),
         host_key: None,
+        invite_key: Some(keys.invite.clone()),
+        resume_token: None,
     }
 }
 
-async fn joined_socket(server: &TestServer, session: &SessionId) -> Signal {
+async fn joined_socket(server: &TestServer, session: &SessionId, keys: &Keys) -> Signal {
     let mut s = Signal::connect(&server.ws_url()).await.expect("connect");
-    s.send(&join(session)).await.expect("join");
+    s.send(&join(session, keys)).await.expect("join");
     let joined = s.recv(WAIT).await.expect("joined");
     assert!(matches!(joined, ServerMessage::Joined { .. }), "{joined:?}");
     s
@@ -54,8 +56,8 @@ async fn joined_socket(server: &TestServer, session: &SessionId) -> Signal {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_gets_bad_json_and_the_socket_survives() {
     let server = TestServer::start().await;
-    let (session, _) = server.create_session("t").await;
-    let mut s = joined_socket(&server, &session).await;
+    let (session, keys) = server.create_session("t").await;
+    let mut s = joined_socket(&server, &session, &keys).await;
     s.send_text("{\"type\": \"ping\",").await.unwrap();
     expect_error(&mut s, ErrorCode::BadJson).await;
     s.send_text("[\"join\"]").await.unwrap();
@@ -66,8 +68,8 @@ async fn malformed_json_gets_bad_json_and_the_socket_survives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_message_type_gets_unknown_type() {
     let server = TestServer::start().await;
-    let (session, _) = server.create_session("t").await;
-    let mut s = joined_socket(&server, &session).await;
+    let (session, keys) = server.create_session("t").await;
+    let mut s = joined_socket(&server, &session, &keys).await;
     s.send_text(r#"{"type":"become_host"}"#).await.unwrap();
     expect_error(&mut s, ErrorCode::UnknownType).await;
     s.send_text(r#"{"no_type":true}"#).await.unwrap();
@@ -83,10 +85,15 @@ async fn unknown_message_type_gets_unknown_type() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_message_is_refused_and_the_socket_closed() {
     let server = TestServer::start().await;
-    let (session, _) = server.create_session("t").await;
-    let mut s = joined_socket(&server, &session).await;
+    let (session, keys) = server.create_session("t").await;
+    let mut s = joined_socket(&server, &session, &keys).await;
     let sdp = "v".repeat(MAX_MESSAGE_BYTES + 1);
-    s.send(&ClientMessage::PublishOffer { sdp }).await.unwrap();
+    s.send(&ClientMessage::PublishOffer {
+        sdp,
+        sources: Default::default(),
+    })
+    .await
+    .unwrap();
     expect_error(&mut s, ErrorCode::MessageTooLarge).await;
     assert!(
         s.closed_within(WAIT).await,
@@ -107,8 +114,8 @@ async fn oversize_message_is_refused_and_the_socket_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_frames_are_refused() {
     let server = TestServer::start().await;
-    let (session, _) = server.create_session("t").await;
-    let mut s = joined_socket(&server, &session).await;
+    let (session, keys) = server.create_session("t").await;
+    let mut s = joined_socket(&server, &session, &keys).await;
     s.send_binary(vec![0, 1, 2]).await.unwrap();
     expect_error(&mut s, ErrorCode::BinaryNotSupported).await;
     assert!(s.closed_within(WAIT).await);
@@ -117,11 +124,14 @@ async fn binary_frames_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_before_join_get_not_joined() {
     let server = TestServer::start().await;
-    let (session, _) = server.create_session("t").await;
+    let (session, keys) = server.create_session("t").await;
     let mut s = Signal::connect(&server.ws_url()).await.unwrap();
-    s.send(&ClientMessage::PublishOffer { sdp: "v=0".into() })
-        .await
-        .unwrap();
+    s.send(&ClientMessage::PublishOffer {
+        sdp: "v=0".into(),
+        sources: Default::default(),
+    })
+    .await
+    .unwrap();
     expect_error(&mut s, ErrorCode::NotJoined).await;
     s.send(&ClientMessage::Mute {
         kind: MediaKind::Audio,
@@ -132,12 +142,12 @@ async fn messages_before_join_get_not_joined() {
     expect_error(&mut s, ErrorCode::NotJoined).await;
     // Ping is allowed before join, and join still works afterwards.
     expect_alive(&mut s).await;
-    s.send(&join(&session)).await.unwrap();
+    s.send(&join(&session, &keys)).await.unwrap();
     assert!(matches!(
         s.recv(WAIT).await.unwrap(),
         ServerMessage::Joined { .. }
     ));
-    s.send(&join(&session)).await.unwrap();
+    s.send(&join(&session, &keys)).await.unwrap();
     expect_error(&mut s, ErrorCode::AlreadyJoined).await;
     assert_eq!(
         server.occupancy(&session).await.0,
@@ -149,15 +159,17 @@ async fn messages_before_join_get_not_joined() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_sdp_gets_invalid_sdp() {
     let server = TestServer::start().await;
-    let (session, _) = server.create_session("t").await;
-    let mut s = joined_socket(&server, &session).await;
+    let (session, keys) = server.create_session("t").await;
+    let mut s = joined_socket(&server, &session, &keys).await;
     s.send(&ClientMessage::PublishOffer {
+        sources: Default::default(),
         sdp: "this is not sdp".into(),
     })
     .await
     .unwrap();
     expect_error(&mut s, ErrorCode::InvalidSdp).await;
     s.send(&ClientMessage::PublishOffer {
+        sources: Default::default(),
         sdp: "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
             .into(),
     })
@@ -201,10 +213,10 @@ async fn garbage_sdp_gets_invalid_sdp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_session_and_wrong_version_are_refused_and_closed() {
     let server = TestServer::start().await;
-    let (session, _) = server.create_session("t").await;
+    let (session, keys) = server.create_session("t").await;
 
     let mut s = Signal::connect(&server.ws_url()).await.unwrap();
-    s.send(&join(&SessionId::from_string("no-such-session")))
+    s.send(&join(&SessionId::from_string("no-such-session"), &keys))
         .await
         .unwrap();
     expect_error(&mut s, ErrorCode::UnknownSession).await;
@@ -216,30 +228,38 @@ async fn unknown_session_and_wrong_version_are_refused_and_closed() {
         session_id: session.clone(),
         name: "Future".into(),
         host_key: None,
+        invite_key: Some(keys.invite.clone()),
+        resume_token: None,
     })
     .await
     .unwrap();
     expect_error(&mut s, ErrorCode::UnsupportedVersion).await;
     assert!(s.closed_within(WAIT).await);
 
-    // A forged host key does not make you host, and does not let you in silently.
+    // A forged host key does not make you host, and does not let you in.
     let mut s = Signal::connect(&server.ws_url()).await.unwrap();
     s.send(&ClientMessage::Join {
         version: PROTOCOL_VERSION,
         session_id: session.clone(),
         name: "Forger".into(),
         host_key: Some("00000000000000000000000000000000".into()),
+        invite_key: None,
+        resume_token: None,
     })
     .await
     .unwrap();
-    expect_error(&mut s, ErrorCode::BadMessage).await;
+    expect_error(&mut s, ErrorCode::InvalidLink).await;
+    assert!(s.closed_within(WAIT).await);
 
-    // An empty name is refused, with a message that says why.
+    // An empty name is refused, with a message that says why; the socket may try again.
+    let mut s = Signal::connect(&server.ws_url()).await.unwrap();
     s.send(&ClientMessage::Join {
         version: PROTOCOL_VERSION,
         session_id: session.clone(),
         name: "   ".into(),
         host_key: None,
+        invite_key: Some(keys.invite.clone()),
+        resume_token: None,
     })
     .await
     .unwrap();
@@ -257,7 +277,7 @@ async fn silent_clients_are_timed_out() {
         ..ServerConfig::default()
     })
     .await;
-    let (session, _) = server.create_session("t").await;
+    let (session, keys) = server.create_session("t").await;
 
     // Connects and never joins.
     let mut never_joins = Signal::connect(&server.ws_url()).await.unwrap();
@@ -265,7 +285,7 @@ async fn silent_clients_are_timed_out() {
     assert!(never_joins.closed_within(WAIT).await);
 
     // Joins, then goes silent: it does not even read, so it answers no pings.
-    let mut silent = joined_socket(&server, &session).await;
+    let mut silent = joined_socket(&server, &session, &keys).await;
     assert_eq!(server.occupancy(&session).await.0, 1);
     // Without reading, so without answering pings: the server must drop it on its own.
     let mut dropped = false;
@@ -295,11 +315,11 @@ async fn silent_clients_are_timed_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_does_not_disturb_other_participants() {
     let server = TestServer::start().await;
-    let (session, key) = server.create_session("t").await;
-    let mut a = Participant::join(&server.base, &session, "Ada", Some(key), LOCALHOST)
+    let (session, keys) = server.create_session("t").await;
+    let mut a = Participant::join(&server.base, &session, "Ada", keys.host(), LOCALHOST)
         .await
         .unwrap();
-    let mut b = Participant::join(&server.base, &session, "Bo", None, LOCALHOST)
+    let mut b = Participant::join(&server.base, &session, "Bo", keys.invite(), LOCALHOST)
         .await
         .unwrap();
     a.publish(1).await.unwrap();
@@ -315,7 +335,7 @@ async fn bad_input_does_not_disturb_other_participants() {
     };
     eventually("b receives a", WAIT, || received_from_a(&b) > 20).await;
 
-    let mut hostile = joined_socket(&server, &session).await;
+    let mut hostile = joined_socket(&server, &session, &keys).await;
     for text in [
         "{{{{".to_owned(),
         r#"{"type":"explode"}"#.to_owned(),
@@ -332,7 +352,7 @@ async fn bad_input_does_not_disturb_other_participants() {
     assert!(hostile.closed_within(WAIT).await);
     let mut unknown = Signal::connect(&server.ws_url()).await.unwrap();
     unknown
-        .send(&join(&SessionId::from_string("nope")))
+        .send(&join(&SessionId::from_string("nope"), &keys))
         .await
         .unwrap();
 

@@ -17,8 +17,8 @@ fn open_fds() -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_join_and_leave_leaves_no_stale_state() {
     let server = TestServer::start().await;
-    let (session, key) = server.create_session("churn").await;
-    let mut host = Participant::join(&server.base, &session, "Host", Some(key), LOCALHOST)
+    let (session, keys) = server.create_session("churn").await;
+    let mut host = Participant::join(&server.base, &session, "Host", keys.host(), LOCALHOST)
         .await
         .unwrap();
     host.publish(1).await.unwrap();
@@ -34,7 +34,7 @@ async fn repeated_join_and_leave_leaves_no_stale_state() {
             &server.base,
             &session,
             &format!("Guest {round}"),
-            None,
+            keys.invite(),
             LOCALHOST,
         )
         .await

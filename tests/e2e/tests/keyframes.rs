@@ -12,13 +12,14 @@ const WAIT: Duration = Duration::from_secs(20);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_get_keyframes_on_join_and_request_storms_are_throttled() {
     let server = TestServer::start().await;
-    let (session, key) = server.create_session("keyframes").await;
-    let mut a = Participant::join(&server.base, &session, "Ada", Some(key), LOCALHOST)
+    let (session, keys) = server.create_session("keyframes").await;
+    let mut a = Participant::join(&server.base, &session, "Ada", keys.host(), LOCALHOST)
         .await
         .unwrap();
     a.publish_with(PublishOptions {
         video_packets_per_frame: 2,
         keyframe_every: None,
+        ..PublishOptions::default()
     })
     .await
     .unwrap();
@@ -31,7 +32,7 @@ async fn subscribers_get_keyframes_on_join_and_request_storms_are_throttled() {
 
     // B joins late. Its video can only start on a keyframe, and A sends one only if asked: B
     // seeing A's video proves the SFU asked on B's behalf.
-    let b = Participant::join(&server.base, &session, "Bo", None, LOCALHOST)
+    let b = Participant::join(&server.base, &session, "Bo", keys.invite(), LOCALHOST)
         .await
         .unwrap();
     let ia = a.id().clone();

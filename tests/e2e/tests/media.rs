@@ -24,15 +24,15 @@ fn receives_everyone(p: &Participant, others: &[&ParticipantId], min: u64) -> bo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn participants_exchange_intact_media_and_see_leaves_and_late_joins() {
     let server = TestServer::start().await;
-    let (session, host_key) = server.create_session("e2e").await;
+    let (session, keys) = server.create_session("e2e").await;
 
-    let mut a = Participant::join(&server.base, &session, "Ada", Some(host_key), LOCALHOST)
+    let mut a = Participant::join(&server.base, &session, "Ada", keys.host(), LOCALHOST)
         .await
         .expect("a joins");
-    let mut b = Participant::join(&server.base, &session, "Bo", None, LOCALHOST)
+    let mut b = Participant::join(&server.base, &session, "Bo", keys.invite(), LOCALHOST)
         .await
         .expect("b joins");
-    let mut c = Participant::join(&server.base, &session, "Cy", None, LOCALHOST)
+    let mut c = Participant::join(&server.base, &session, "Cy", keys.invite(), LOCALHOST)
         .await
         .expect("c joins");
     for p in [&mut a, &mut b, &mut c] {
@@ -132,7 +132,7 @@ async fn participants_exchange_intact_media_and_see_leaves_and_late_joins() {
     assert_eq!(server.occupancy(&session).await, (2, 4));
 
     // A late joiner receives every track already published, without publishing anything.
-    let d = Participant::join(&server.base, &session, "Di", None, LOCALHOST)
+    let d = Participant::join(&server.base, &session, "Di", keys.invite(), LOCALHOST)
         .await
         .expect("d joins");
     let joined = d.snapshot();

@@ -13,7 +13,10 @@ const WAIT: Duration = Duration::from_secs(10);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_sockets_use_the_configured_port_range_and_are_released() {
     // A range no other test uses, so counting sockets in it is meaningful.
-    let range = PortRange { min: 47_310, max: 47_329 };
+    let range = PortRange {
+        min: 47_310,
+        max: 47_329,
+    };
     let in_range = || {
         loopback_udp_ports()
             .into_iter()
@@ -28,7 +31,7 @@ async fn media_sockets_use_the_configured_port_range_and_are_released() {
         ..ServerConfig::default()
     })
     .await;
-    let (session, _) = server.create_session("ports").await;
+    let (session, keys) = server.create_session("ports").await;
     assert_eq!(in_range(), 0);
     let mut joined = Vec::new();
     for name in ["a", "b", "c"] {
@@ -38,10 +41,15 @@ async fn media_sockets_use_the_configured_port_range_and_are_released() {
             session_id: session.clone(),
             name: name.into(),
             host_key: None,
+            invite_key: Some(keys.invite.clone()),
+            resume_token: None,
         })
         .await
         .unwrap();
-        assert!(matches!(s.recv(WAIT).await.unwrap(), ServerMessage::Joined { .. }));
+        assert!(matches!(
+            s.recv(WAIT).await.unwrap(),
+            ServerMessage::Joined { .. }
+        ));
         joined.push(s);
     }
     // Two connections (publish, subscribe) per participant, all inside the range.
@@ -58,14 +66,18 @@ async fn media_sockets_use_the_configured_port_range_and_are_released() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(released, "ports released after leaving: {} still bound", in_range());
+    assert!(
+        released,
+        "ports released after leaving: {} still bound",
+        in_range()
+    );
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_tells_connected_clients_and_completes() {
     let server = TestServer::start().await;
-    let (session, _) = server.create_session("bye").await;
+    let (session, keys) = server.create_session("bye").await;
     let mut joined = Signal::connect(&server.ws_url()).await.unwrap();
     joined
         .send(&ClientMessage::Join {
@@ -73,10 +85,15 @@ async fn shutdown_tells_connected_clients_and_completes() {
             session_id: session,
             name: "Stayer".into(),
             host_key: None,
+            invite_key: Some(keys.invite.clone()),
+            resume_token: None,
         })
         .await
         .unwrap();
-    assert!(matches!(joined.recv(WAIT).await.unwrap(), ServerMessage::Joined { .. }));
+    assert!(matches!(
+        joined.recv(WAIT).await.unwrap(),
+        ServerMessage::Joined { .. }
+    ));
     let mut lobby = Signal::connect(&server.ws_url()).await.unwrap();
 
     let stopping = tokio::spawn(server.stop());
@@ -87,5 +104,8 @@ async fn shutdown_tells_connected_clients_and_completes() {
         }
         assert!(s.closed_within(WAIT).await);
     }
-    assert!(stopping.await.unwrap(), "graceful shutdown finished once clients were told");
+    assert!(
+        stopping.await.unwrap(),
+        "graceful shutdown finished once clients were told"
+    );
 }
