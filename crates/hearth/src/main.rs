@@ -5,6 +5,7 @@ use clap::Parser;
 use hearth_media::{MediaConfig, PortRange};
 use hearth_server::ServerConfig;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use tokio::net::TcpListener;
 
 /// Hearth: live video gatherings on a server you own.
@@ -33,6 +34,23 @@ struct Cli {
     /// free port.
     #[arg(long, env = "HEARTH_UDP_PORTS")]
     udp_ports: Option<PortRange>,
+
+    /// Directory for the database (sessions, links, chat). Created if missing.
+    #[arg(long, env = "HEARTH_DATA_DIR", default_value = "hearth-data")]
+    data_dir: PathBuf,
+
+    /// When set, creating sessions and minting invites through the API requires
+    /// `Authorization: Bearer <key>`.
+    #[arg(long, env = "HEARTH_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+
+    /// Default and largest participant limit per session.
+    #[arg(long, env = "HEARTH_MAX_PARTICIPANTS", default_value_t = hearth_server::DEFAULT_MAX_PARTICIPANTS)]
+    max_participants: u32,
+
+    /// Open WebSockets allowed from one IP address.
+    #[arg(long, env = "HEARTH_MAX_CONNECTIONS_PER_IP", default_value_t = 20)]
+    max_connections_per_ip: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,13 +76,17 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             public_ip: cli.public_ip,
             ports: cli.udp_ports,
         },
+        data_dir: Some(cli.data_dir),
+        api_key: cli.api_key.filter(|k| !k.is_empty()),
+        max_participants: cli.max_participants.max(1),
+        max_connections_per_ip: cli.max_connections_per_ip.max(1),
         ..ServerConfig::default()
     };
     let listener = TcpListener::bind(cli.listen)
         .await
         .with_context(|| format!("binding {}", cli.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    tracing::info!(%addr, media = ?config.media, "hearth started");
+    tracing::info!(%addr, media = ?config.media, data_dir = ?config.data_dir, api_key = config.api_key.is_some(), "hearth started");
     // Tests and scripts wait for this exact line on stdout.
     println!("listening on http://{addr}");
     hearth_server::run(listener, config, shutdown_signal())

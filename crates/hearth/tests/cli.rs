@@ -14,6 +14,8 @@ fn hearth() -> Command {
         .env_remove("HEARTH_RTC_IP")
         .env_remove("HEARTH_PUBLIC_IP")
         .env_remove("HEARTH_UDP_PORTS")
+        .env_remove("HEARTH_DATA_DIR")
+        .env_remove("HEARTH_API_KEY")
         .env("RUST_LOG", "warn");
     cmd
 }
@@ -92,6 +94,7 @@ fn serves_on_the_configured_address_and_stops_cleanly_on_sigterm() {
     }
     let status = status.expect("hearth exits after SIGTERM");
     assert!(status.success(), "clean exit, got {status}");
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
