@@ -68,12 +68,15 @@ fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitSt
 
 #[test]
 fn serves_on_the_configured_address_and_stops_cleanly_on_sigterm() {
-    let (mut child, url) = start(hearth().env("HEARTH_LISTEN", "127.0.0.1:0").args([
-        "--rtc-ip",
-        "127.0.0.1",
-        "--udp-ports",
-        "47400-47420",
-    ]));
+    let data = std::env::temp_dir().join(format!("hearth-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let (mut child, url) = start(
+        hearth()
+            .env("HEARTH_LISTEN", "127.0.0.1:0")
+            .env("HEARTH_DATA_DIR", &data)
+            .args(["--rtc-ip", "127.0.0.1", "--udp-ports", "47400-47420"]),
+    );
+    assert!(data.join("hearth.db").exists(), "the database lives in the data directory");
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let health = http_get(&url, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
