@@ -166,11 +166,20 @@ pub(crate) async fn handle(
             s.unpublished.push(track_id.to_string());
         }
         ServerMessage::Error { code, message }
-            if matches!(code, hearth_proto::ErrorCode::Forbidden | hearth_proto::ErrorCode::InvalidSdp)
-                && d.publish_answer.lock().unwrap_or_else(|e| e.into_inner()).is_some() =>
+            if matches!(
+                code,
+                hearth_proto::ErrorCode::Forbidden | hearth_proto::ErrorCode::InvalidSdp
+            ) && d
+                .publish_answer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some() =>
         {
             // The refusal of a pending publish: fail it now instead of letting it time out.
-            d.publish_answer.lock().unwrap_or_else(|e| e.into_inner()).take();
+            d.publish_answer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
             lock(&d.state).errors.push((code, message));
         }
         ServerMessage::Error { code, message } => {

@@ -1,6 +1,8 @@
 //! The `hearth` binary as an operator runs it: configuration from flags and environment, the
 //! "listening on" line, and a clean exit on SIGTERM (what `docker stop` sends).
 
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -76,7 +78,10 @@ fn serves_on_the_configured_address_and_stops_cleanly_on_sigterm() {
             .env("HEARTH_DATA_DIR", &data)
             .args(["--rtc-ip", "127.0.0.1", "--udp-ports", "47400-47420"]),
     );
-    assert!(data.join("hearth.db").exists(), "the database lives in the data directory");
+    assert!(
+        data.join("hearth.db").exists(),
+        "the database lives in the data directory"
+    );
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let health = http_get(&url, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");

@@ -1,5 +1,7 @@
 //! The HTTP contract, driven through the router without a socket.
 
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use hearth_server::{AppState, ServerConfig, app};

@@ -2,6 +2,8 @@
 //! rotated link, ended session, removed participant re-joining, spoofed identity, duplicate
 //! keys, floods, the N+1th join, too many sockets from one address, the API key.
 
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
 use hearth_client::Signal;
 use hearth_e2e::{Keys, TestServer};
 use hearth_proto::{ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage, SessionId};
@@ -35,14 +37,29 @@ async fn try_join(
     .await
     .expect("send join");
     match s.recv(WAIT).await.expect("answer") {
-        ServerMessage::Joined { participant_id, resume_token, .. } => Ok(Joined { s, id: participant_id, resume_token }),
+        ServerMessage::Joined {
+            participant_id,
+            resume_token,
+            ..
+        } => Ok(Joined {
+            s,
+            id: participant_id,
+            resume_token,
+        }),
         ServerMessage::Error { code, .. } => Err((code, s)),
         other => panic!("unexpected {other:?}"),
     }
 }
 
 /// Joins expecting refusal with `code` and a closed socket.
-async fn refused(server: &TestServer, session: &SessionId, host_key: Option<&str>, invite_key: Option<&str>, resume_token: Option<&str>, code: ErrorCode) {
+async fn refused(
+    server: &TestServer,
+    session: &SessionId,
+    host_key: Option<&str>,
+    invite_key: Option<&str>,
+    resume_token: Option<&str>,
+    code: ErrorCode,
+) {
     match try_join(server, session, host_key, invite_key, resume_token).await {
         Ok(_) => panic!("join was accepted; expected {code}"),
         Err((got, mut s)) => {
@@ -65,58 +82,174 @@ async fn no_link_or_a_forged_link_gets_nobody_in() {
     let server = TestServer::start().await;
     let (id, keys) = session(&server).await;
     refused(&server, &id, None, None, None, ErrorCode::InvalidLink).await;
-    refused(&server, &id, None, Some("0123456789abcdef0123456789abcdef"), None, ErrorCode::InvalidLink).await;
-    refused(&server, &id, Some(&keys.invite), None, None, ErrorCode::InvalidLink).await; // invite key as host key
-    refused(&server, &id, None, Some(&keys.invite[..31]), None, ErrorCode::InvalidLink).await;
-    refused(&server, &SessionId::from_string("nope"), None, Some(&keys.invite), None, ErrorCode::UnknownSession).await;
+    refused(
+        &server,
+        &id,
+        None,
+        Some("0123456789abcdef0123456789abcdef"),
+        None,
+        ErrorCode::InvalidLink,
+    )
+    .await;
+    refused(
+        &server,
+        &id,
+        Some(&keys.invite),
+        None,
+        None,
+        ErrorCode::InvalidLink,
+    )
+    .await; // invite key as host key
+    refused(
+        &server,
+        &id,
+        None,
+        Some(&keys.invite[..31]),
+        None,
+        ErrorCode::InvalidLink,
+    )
+    .await;
+    refused(
+        &server,
+        &SessionId::from_string("nope"),
+        None,
+        Some(&keys.invite),
+        None,
+        ErrorCode::UnknownSession,
+    )
+    .await;
     assert_eq!(server.occupancy(&id).await.0, 0);
-    assert_eq!(status(&server, &format!("/s/{id}?i=0123456789abcdef0123456789abcdef")).await, 404);
-    assert_eq!(status(&server, &format!("/s/{id}?i={}", keys.invite)).await, 200);
+    assert_eq!(
+        status(
+            &server,
+            &format!("/s/{id}?i=0123456789abcdef0123456789abcdef")
+        )
+        .await,
+        404
+    );
+    assert_eq!(
+        status(&server, &format!("/s/{id}?i={}", keys.invite)).await,
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_invite_stops_working_but_people_inside_stay() {
     let server = TestServer::start().await;
     let (id, keys) = session(&server).await;
-    let mut host = try_join(&server, &id, Some(&keys.host), None, None).await.ok().unwrap();
-    let _guest = try_join(&server, &id, None, Some(&keys.invite), None).await.ok().unwrap();
+    let mut host = try_join(&server, &id, Some(&keys.host), None, None)
+        .await
+        .ok()
+        .unwrap();
+    let _guest = try_join(&server, &id, None, Some(&keys.invite), None)
+        .await
+        .ok()
+        .unwrap();
     host.s.send(&ClientMessage::RotateInvite).await.unwrap();
-    let new_url = match host.s.recv_until(WAIT, |m| matches!(m, ServerMessage::InviteRotated { .. })).await.unwrap() {
+    let new_url = match host
+        .s
+        .recv_until(WAIT, |m| matches!(m, ServerMessage::InviteRotated { .. }))
+        .await
+        .unwrap()
+    {
         ServerMessage::InviteRotated { invite_url } => invite_url,
         _ => unreachable!(),
     };
     let new_key = new_url.split("?i=").nth(1).unwrap().to_owned();
     assert_ne!(new_key, keys.invite);
-    refused(&server, &id, None, Some(&keys.invite), None, ErrorCode::InvalidLink).await;
-    assert_eq!(status(&server, &format!("/s/{id}?i={}", keys.invite)).await, 410, "a rotated link is gone, not unknown");
+    refused(
+        &server,
+        &id,
+        None,
+        Some(&keys.invite),
+        None,
+        ErrorCode::InvalidLink,
+    )
+    .await;
+    assert_eq!(
+        status(&server, &format!("/s/{id}?i={}", keys.invite)).await,
+        410,
+        "a rotated link is gone, not unknown"
+    );
     assert_eq!(server.occupancy(&id).await.0, 2, "people inside stay");
-    assert!(try_join(&server, &id, None, Some(&new_key), None).await.is_ok(), "the new link works");
+    assert!(
+        try_join(&server, &id, None, Some(&new_key), None)
+            .await
+            .is_ok(),
+        "the new link works"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_session_closes_for_everyone_and_its_links_die() {
     let server = TestServer::start().await;
     let (id, keys) = session(&server).await;
-    let mut host = try_join(&server, &id, Some(&keys.host), None, None).await.ok().unwrap();
-    let mut guest = try_join(&server, &id, None, Some(&keys.invite), None).await.ok().unwrap();
+    let mut host = try_join(&server, &id, Some(&keys.host), None, None)
+        .await
+        .ok()
+        .unwrap();
+    let mut guest = try_join(&server, &id, None, Some(&keys.invite), None)
+        .await
+        .ok()
+        .unwrap();
     host.s.send(&ClientMessage::EndSession).await.unwrap();
     for s in [&mut host.s, &mut guest.s] {
-        let m = s.recv_until(WAIT, |m| matches!(m, ServerMessage::Error { .. })).await.unwrap();
-        assert!(matches!(m, ServerMessage::Error { code: ErrorCode::SessionEnded, .. }), "{m:?}");
+        let m = s
+            .recv_until(WAIT, |m| matches!(m, ServerMessage::Error { .. }))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                m,
+                ServerMessage::Error {
+                    code: ErrorCode::SessionEnded,
+                    ..
+                }
+            ),
+            "{m:?}"
+        );
         assert!(s.closed_within(WAIT).await);
     }
-    refused(&server, &id, None, Some(&keys.invite), None, ErrorCode::SessionEnded).await;
-    refused(&server, &id, Some(&keys.host), None, None, ErrorCode::SessionEnded).await;
-    assert_eq!(status(&server, &format!("/s/{id}?i={}", keys.invite)).await, 410);
-    assert_eq!(status(&server, &format!("/s/{id}?k={}", keys.host)).await, 410);
-    assert_eq!(status(&server, &format!("/api/sessions/{id}?i={}", keys.invite)).await, 410);
+    refused(
+        &server,
+        &id,
+        None,
+        Some(&keys.invite),
+        None,
+        ErrorCode::SessionEnded,
+    )
+    .await;
+    refused(
+        &server,
+        &id,
+        Some(&keys.host),
+        None,
+        None,
+        ErrorCode::SessionEnded,
+    )
+    .await;
+    assert_eq!(
+        status(&server, &format!("/s/{id}?i={}", keys.invite)).await,
+        410
+    );
+    assert_eq!(
+        status(&server, &format!("/s/{id}?k={}", keys.host)).await,
+        410
+    );
+    assert_eq!(
+        status(&server, &format!("/api/sessions/{id}?i={}", keys.invite)).await,
+        410
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_participant_cannot_come_back() {
     let server = TestServer::start().await;
     let (id, keys) = session(&server).await;
-    let mut host = try_join(&server, &id, Some(&keys.host), None, None).await.ok().unwrap();
+    let mut host = try_join(&server, &id, Some(&keys.host), None, None)
+        .await
+        .ok()
+        .unwrap();
     // One guest with the shared invite, one with a personal invite minted by the host.
     let body = serde_json::json!({"role": "attendee"}).to_string();
     let minted = {
@@ -128,24 +261,65 @@ async fn a_removed_participant_cannot_come_back() {
         );
         let text = raw_http(&host, &request).await;
         assert!(text.starts_with("HTTP/1.1 201"), "{text}");
-        let v: serde_json::Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-        v["invite_url"].as_str().unwrap().split("?i=").nth(1).unwrap().to_owned()
+        let v: serde_json::Value =
+            serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        v["invite_url"]
+            .as_str()
+            .unwrap()
+            .split("?i=")
+            .nth(1)
+            .unwrap()
+            .to_owned()
     };
     for (invite, use_token) in [(keys.invite.clone(), true), (minted, false)] {
-        let mut guest = try_join(&server, &id, None, Some(&invite), None).await.ok().unwrap();
+        let mut guest = try_join(&server, &id, None, Some(&invite), None)
+            .await
+            .ok()
+            .unwrap();
         host.s
-            .send(&ClientMessage::RemoveParticipant { participant_id: guest.id.clone() })
+            .send(&ClientMessage::RemoveParticipant {
+                participant_id: guest.id.clone(),
+            })
             .await
             .unwrap();
-        let m = guest.s.recv_until(WAIT, |m| matches!(m, ServerMessage::Error { .. })).await.unwrap();
-        assert!(matches!(m, ServerMessage::Error { code: ErrorCode::Removed, .. }), "{m:?}");
+        let m = guest
+            .s
+            .recv_until(WAIT, |m| matches!(m, ServerMessage::Error { .. }))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                m,
+                ServerMessage::Error {
+                    code: ErrorCode::Removed,
+                    ..
+                }
+            ),
+            "{m:?}"
+        );
         assert!(guest.s.closed_within(WAIT).await);
         if use_token {
             // Coming back with the same browser (its resume token): still removed.
-            refused(&server, &id, None, Some(&invite), Some(&guest.resume_token), ErrorCode::Removed).await;
+            refused(
+                &server,
+                &id,
+                None,
+                Some(&invite),
+                Some(&guest.resume_token),
+                ErrorCode::Removed,
+            )
+            .await;
         } else {
             // Coming back with the personal link, from anywhere: the link is revoked.
-            refused(&server, &id, None, Some(&invite), None, ErrorCode::InvalidLink).await;
+            refused(
+                &server,
+                &id,
+                None,
+                Some(&invite),
+                None,
+                ErrorCode::InvalidLink,
+            )
+            .await;
         }
     }
     assert_eq!(server.occupancy(&id).await.0, 1, "only the host is inside");
@@ -164,25 +338,63 @@ async fn raw_http(host: &str, request: &str) -> String {
 async fn spoofed_identity_and_duplicate_keys_are_refused_and_nothing_is_said() {
     let server = TestServer::start().await;
     let (id, keys) = session(&server).await;
-    let mut host = try_join(&server, &id, Some(&keys.host), None, None).await.ok().unwrap();
-    let mut guest = try_join(&server, &id, None, Some(&keys.invite), None).await.ok().unwrap();
+    let mut host = try_join(&server, &id, Some(&keys.host), None, None)
+        .await
+        .ok()
+        .unwrap();
+    let mut guest = try_join(&server, &id, None, Some(&keys.invite), None)
+        .await
+        .ok()
+        .unwrap();
     let host_id = host.id.to_string();
     for (text, code) in [
-        (format!(r#"{{"type":"chat","text":"I am the host","from":"{host_id}"}}"#), ErrorCode::BadMessage),
-        (format!(r#"{{"type":"chat","text":"I am the host","name":"Host"}}"#), ErrorCode::BadMessage),
-        (r#"{"type":"chat","text":"harmless","text":"evil"}"#.to_owned(), ErrorCode::BadJson),
-        (r#"{"type":"chat","type":"end_session"}"#.to_owned(), ErrorCode::BadJson),
+        (
+            format!(r#"{{"type":"chat","text":"I am the host","from":"{host_id}"}}"#),
+            ErrorCode::BadMessage,
+        ),
+        (
+            r#"{"type":"chat","text":"I am the host","name":"Host"}"#.to_owned(),
+            ErrorCode::BadMessage,
+        ),
+        (
+            r#"{"type":"chat","text":"harmless","text":"evil"}"#.to_owned(),
+            ErrorCode::BadJson,
+        ),
+        (
+            r#"{"type":"chat","type":"end_session"}"#.to_owned(),
+            ErrorCode::BadJson,
+        ),
     ] {
         guest.s.send_text(text).await.unwrap();
-        let m = guest.s.recv_until(WAIT, |m| matches!(m, ServerMessage::Error { .. } | ServerMessage::Chat { .. })).await.unwrap();
-        assert!(matches!(&m, ServerMessage::Error { code: c, .. } if *c == code), "{m:?}");
+        let m = guest
+            .s
+            .recv_until(WAIT, |m| {
+                matches!(m, ServerMessage::Error { .. } | ServerMessage::Chat { .. })
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(&m, ServerMessage::Error { code: c, .. } if *c == code),
+            "{m:?}"
+        );
     }
     // A real message afterwards is stamped with the guest's own identity; nothing else was said.
-    guest.s.send(&ClientMessage::Chat { text: "hi".into() }).await.unwrap();
-    let m = host.s.recv_until(WAIT, |m| matches!(m, ServerMessage::Chat { .. })).await.unwrap();
+    guest
+        .s
+        .send(&ClientMessage::Chat { text: "hi".into() })
+        .await
+        .unwrap();
+    let m = host
+        .s
+        .recv_until(WAIT, |m| matches!(m, ServerMessage::Chat { .. }))
+        .await
+        .unwrap();
     match m {
         ServerMessage::Chat { message } => {
-            assert_eq!(message.text, "hi", "no spoofed message got through before it");
+            assert_eq!(
+                message.text, "hi",
+                "no spoofed message got through before it"
+            );
             assert_eq!(message.from, guest.id);
             assert_eq!(message.name, "Someone");
         }
@@ -194,32 +406,64 @@ async fn spoofed_identity_and_duplicate_keys_are_refused_and_nothing_is_said() {
 async fn a_flood_is_rate_limited_then_cut_off_and_others_carry_on() {
     let server = TestServer::start().await;
     let (id, keys) = session(&server).await;
-    let mut host = try_join(&server, &id, Some(&keys.host), None, None).await.ok().unwrap();
-    let mut flooder = try_join(&server, &id, None, Some(&keys.invite), None).await.ok().unwrap();
+    let mut host = try_join(&server, &id, Some(&keys.host), None, None)
+        .await
+        .ok()
+        .unwrap();
+    let mut flooder = try_join(&server, &id, None, Some(&keys.invite), None)
+        .await
+        .ok()
+        .unwrap();
     // Chat has its own, tighter limit.
     for i in 0..8 {
-        flooder.s.send(&ClientMessage::Chat { text: format!("spam {i}") }).await.unwrap();
+        flooder
+            .s
+            .send(&ClientMessage::Chat {
+                text: format!("spam {i}"),
+            })
+            .await
+            .unwrap();
     }
     let mut limited = false;
     let mut chats = 0;
     while let Ok(m) = flooder.s.recv(Duration::from_millis(500)).await {
         match m {
-            ServerMessage::Error { code: ErrorCode::RateLimited, .. } => limited = true,
+            ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } => limited = true,
             ServerMessage::Chat { .. } => chats += 1,
             _ => {}
         }
     }
     assert!(limited, "chat flood answered rate_limited");
-    assert_eq!(chats, 5, "the burst allowance went through, the rest did not");
+    assert_eq!(
+        chats, 5,
+        "the burst allowance went through, the rest did not"
+    );
     // Any message: a few hundred pings at once.
     for _ in 0..400 {
-        if flooder.s.send(&ClientMessage::Ping { nonce: 1 }).await.is_err() {
+        if flooder
+            .s
+            .send(&ClientMessage::Ping { nonce: 1 })
+            .await
+            .is_err()
+        {
             break;
         }
     }
-    assert!(flooder.s.closed_within(WAIT).await, "a sustained flood is disconnected");
-    host.s.send(&ClientMessage::Ping { nonce: 9 }).await.unwrap();
-    let pong = host.s.recv_until(WAIT, |m| matches!(m, ServerMessage::Pong { nonce: 9 })).await;
+    assert!(
+        flooder.s.closed_within(WAIT).await,
+        "a sustained flood is disconnected"
+    );
+    host.s
+        .send(&ClientMessage::Ping { nonce: 9 })
+        .await
+        .unwrap();
+    let pong = host
+        .s
+        .recv_until(WAIT, |m| matches!(m, ServerMessage::Pong { nonce: 9 }))
+        .await;
     assert!(pong.is_ok(), "the host is unaffected");
 }
 
@@ -229,26 +473,62 @@ async fn the_join_past_capacity_is_refused_but_the_host_gets_in() {
     let (id, keys) = server
         .create_session_with(serde_json::json!({"title": "small", "max_participants": 2}))
         .await;
-    let _a = try_join(&server, &id, None, Some(&keys.invite), None).await.ok().unwrap();
-    let _b = try_join(&server, &id, None, Some(&keys.invite), None).await.ok().unwrap();
-    refused(&server, &id, None, Some(&keys.invite), None, ErrorCode::SessionFull).await;
+    let _a = try_join(&server, &id, None, Some(&keys.invite), None)
+        .await
+        .ok()
+        .unwrap();
+    let _b = try_join(&server, &id, None, Some(&keys.invite), None)
+        .await
+        .ok()
+        .unwrap();
+    refused(
+        &server,
+        &id,
+        None,
+        Some(&keys.invite),
+        None,
+        ErrorCode::SessionFull,
+    )
+    .await;
     assert_eq!(server.occupancy(&id).await.0, 2);
-    assert!(try_join(&server, &id, Some(&keys.host), None, None).await.is_ok(), "the host is never locked out");
+    assert!(
+        try_join(&server, &id, Some(&keys.host), None, None)
+            .await
+            .is_ok(),
+        "the host is never locked out"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_session_keeps_newcomers_out() {
     let server = TestServer::start().await;
     let (id, keys) = session(&server).await;
-    let mut host = try_join(&server, &id, Some(&keys.host), None, None).await.ok().unwrap();
+    let mut host = try_join(&server, &id, Some(&keys.host), None, None)
+        .await
+        .ok()
+        .unwrap();
     host.s
         .send(&ClientMessage::UpdateSettings {
-            change: hearth_proto::SettingsChange { locked: Some(true), ..Default::default() },
+            change: hearth_proto::SettingsChange {
+                locked: Some(true),
+                ..Default::default()
+            },
         })
         .await
         .unwrap();
-    host.s.recv_until(WAIT, |m| matches!(m, ServerMessage::SettingsUpdated { .. })).await.unwrap();
-    refused(&server, &id, None, Some(&keys.invite), None, ErrorCode::SessionLocked).await;
+    host.s
+        .recv_until(WAIT, |m| matches!(m, ServerMessage::SettingsUpdated { .. }))
+        .await
+        .unwrap();
+    refused(
+        &server,
+        &id,
+        None,
+        Some(&keys.invite),
+        None,
+        ErrorCode::SessionLocked,
+    )
+    .await;
     assert_eq!(server.occupancy(&id).await.0, 1);
 }
 
@@ -258,8 +538,11 @@ async fn the_waiting_room_admits_and_declines() {
     let (id, keys) = server
         .create_session_with(serde_json::json!({"title": "lobby", "waiting_room": true}))
         .await;
-    let mut host = try_join(&server, &id, Some(&keys.host), None, None).await.ok().unwrap();
-    let mut knock = |name: &'static str| {
+    let mut host = try_join(&server, &id, Some(&keys.host), None, None)
+        .await
+        .ok()
+        .unwrap();
+    let knock = |name: &'static str| {
         let url = server.ws_url();
         let session = id.clone();
         let invite = keys.invite.clone();
@@ -275,7 +558,10 @@ async fn the_waiting_room_admits_and_declines() {
             })
             .await
             .unwrap();
-            assert!(matches!(s.recv(WAIT).await.unwrap(), ServerMessage::Waiting { .. }));
+            assert!(matches!(
+                s.recv(WAIT).await.unwrap(),
+                ServerMessage::Waiting { .. }
+            ));
             s
         }
     };
@@ -283,7 +569,10 @@ async fn the_waiting_room_admits_and_declines() {
     let mut no = knock("No").await;
     let waiting = match host
         .s
-        .recv_until(WAIT, |m| matches!(m, ServerMessage::WaitingUpdated { waiting } if waiting.len() == 2))
+        .recv_until(
+            WAIT,
+            |m| matches!(m, ServerMessage::WaitingUpdated { waiting } if waiting.len() == 2),
+        )
         .await
         .unwrap()
     {
@@ -292,28 +581,76 @@ async fn the_waiting_room_admits_and_declines() {
     };
     assert_eq!(server.occupancy(&id).await.0, 1, "waiting is not inside");
     let (y, n) = (waiting[0].id.clone(), waiting[1].id.clone());
-    host.s.send(&ClientMessage::Admit { participant_id: y.clone() }).await.unwrap();
-    host.s.send(&ClientMessage::Decline { participant_id: n }).await.unwrap();
-    let m = yes.recv_until(WAIT, |m| matches!(m, ServerMessage::Joined { .. })).await.unwrap();
+    host.s
+        .send(&ClientMessage::Admit {
+            participant_id: y.clone(),
+        })
+        .await
+        .unwrap();
+    host.s
+        .send(&ClientMessage::Decline { participant_id: n })
+        .await
+        .unwrap();
+    let m = yes
+        .recv_until(WAIT, |m| matches!(m, ServerMessage::Joined { .. }))
+        .await
+        .unwrap();
     assert!(matches!(m, ServerMessage::Joined { participant_id, .. } if participant_id == y));
-    let m = no.recv_until(WAIT, |m| matches!(m, ServerMessage::Error { .. })).await.unwrap();
-    assert!(matches!(m, ServerMessage::Error { code: ErrorCode::Declined, .. }), "{m:?}");
+    let m = no
+        .recv_until(WAIT, |m| matches!(m, ServerMessage::Error { .. }))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            m,
+            ServerMessage::Error {
+                code: ErrorCode::Declined,
+                ..
+            }
+        ),
+        "{m:?}"
+    );
     assert!(no.closed_within(WAIT).await);
     assert_eq!(server.occupancy(&id).await.0, 2);
     // An attendee cannot admit anyone.
-    yes.send(&ClientMessage::Admit { participant_id: y }).await.unwrap();
-    let m = yes.recv_until(WAIT, |m| matches!(m, ServerMessage::Error { .. })).await.unwrap();
-    assert!(matches!(m, ServerMessage::Error { code: ErrorCode::Forbidden, .. }), "{m:?}");
+    yes.send(&ClientMessage::Admit { participant_id: y })
+        .await
+        .unwrap();
+    let m = yes
+        .recv_until(WAIT, |m| matches!(m, ServerMessage::Error { .. }))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            m,
+            ServerMessage::Error {
+                code: ErrorCode::Forbidden,
+                ..
+            }
+        ),
+        "{m:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_open_unlimited_sockets() {
-    let server = TestServer::start_with(ServerConfig { max_connections_per_ip: 3, ..ServerConfig::default() }).await;
+    let server = TestServer::start_with(ServerConfig {
+        max_connections_per_ip: 3,
+        ..ServerConfig::default()
+    })
+    .await;
     let mut open = Vec::new();
     for _ in 0..3 {
-        open.push(Signal::connect(&server.ws_url()).await.expect("within the limit"));
+        open.push(
+            Signal::connect(&server.ws_url())
+                .await
+                .expect("within the limit"),
+        );
     }
-    assert!(Signal::connect(&server.ws_url()).await.is_err(), "the fourth socket is refused (429)");
+    assert!(
+        Signal::connect(&server.ws_url()).await.is_err(),
+        "the fourth socket is refused (429)"
+    );
     drop(open.pop());
     let mut reopened = false;
     for _ in 0..50 {
@@ -328,8 +665,14 @@ async fn one_address_cannot_open_unlimited_sockets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_key_guards_session_creation_and_minted_invites_expire() {
-    let server = TestServer::start_with(ServerConfig { api_key: Some("integrator-secret".into()), ..ServerConfig::default() }).await;
-    let (status, body) = server.request("POST", "/api/sessions", Some(r#"{"title":"x"}"#)).await;
+    let server = TestServer::start_with(ServerConfig {
+        api_key: Some("integrator-secret".into()),
+        ..ServerConfig::default()
+    })
+    .await;
+    let (status, body) = server
+        .request("POST", "/api/sessions", Some(r#"{"title":"x"}"#))
+        .await;
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("unauthorized"));
     let host = server.base.trim_start_matches("http://").to_owned();
@@ -342,12 +685,20 @@ async fn the_api_key_guards_session_creation_and_minted_invites_expire() {
             );
             let text = raw_http(&host, &request).await;
             let status: u16 = text.split(' ').nth(1).unwrap().parse().unwrap();
-            (status, text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned())
+            (
+                status,
+                text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned(),
+            )
         }
     };
     let (status, _) = post("/api/sessions".into(), r#"{"title":"x"}"#.into(), "wrong").await;
     assert_eq!(status, 401);
-    let (status, body) = post("/api/sessions".into(), r#"{"title":"x"}"#.into(), "integrator-secret").await;
+    let (status, body) = post(
+        "/api/sessions".into(),
+        r#"{"title":"x"}"#.into(),
+        "integrator-secret",
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let id = SessionId::from_string(v["id"].as_str().unwrap());
@@ -360,16 +711,51 @@ async fn the_api_key_guards_session_creation_and_minted_invites_expire() {
     .await;
     assert_eq!(status, 201, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let key = v["invite_url"].as_str().unwrap().split("?i=").nth(1).unwrap().to_owned();
-    let mut speaker = try_join(&server, &id, None, Some(&key), None).await.ok().expect("minted invite works");
-    speaker.s.send(&ClientMessage::RaiseHand { raised: true }).await.unwrap();
-    let m = speaker.s.recv_until(WAIT, |m| matches!(m, ServerMessage::Error { .. })).await.unwrap();
-    assert!(matches!(m, ServerMessage::Error { code: ErrorCode::Forbidden, .. }), "a speaker has no hand to raise: {m:?}");
-    let (status, _) = post(format!("/api/sessions/{id}/invites"), r#"{"role":"host"}"#.into(), "integrator-secret").await;
+    let key = v["invite_url"]
+        .as_str()
+        .unwrap()
+        .split("?i=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let mut speaker = try_join(&server, &id, None, Some(&key), None)
+        .await
+        .ok()
+        .expect("minted invite works");
+    speaker
+        .s
+        .send(&ClientMessage::RaiseHand { raised: true })
+        .await
+        .unwrap();
+    let m = speaker
+        .s
+        .recv_until(WAIT, |m| matches!(m, ServerMessage::Error { .. }))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            m,
+            ServerMessage::Error {
+                code: ErrorCode::Forbidden,
+                ..
+            }
+        ),
+        "a speaker has no hand to raise: {m:?}"
+    );
+    let (status, _) = post(
+        format!("/api/sessions/{id}/invites"),
+        r#"{"role":"host"}"#.into(),
+        "integrator-secret",
+    )
+    .await;
     assert_eq!(status, 400, "no invite makes a host");
     tokio::time::sleep(Duration::from_millis(1200)).await;
     refused(&server, &id, None, Some(&key), None, ErrorCode::InvalidLink).await;
-    assert_eq!(status_of(&server, &format!("/s/{id}?i={key}")).await, 410, "an expired link is gone");
+    assert_eq!(
+        status_of(&server, &format!("/s/{id}?i={key}")).await,
+        410,
+        "an expired link is gone"
+    );
 }
 
 async fn status_of(server: &TestServer, path: &str) -> u16 {

@@ -1,6 +1,8 @@
 //! Bad input over the real WebSocket: each case gets a clear error with a stable code, the
 //! socket is closed when the code is fatal, and nobody else in the session notices.
 
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
 use hearth_client::{Participant, Signal};
 use hearth_e2e::{Keys, LOCALHOST, TestServer, eventually};
 use hearth_proto::{

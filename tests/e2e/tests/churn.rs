@@ -1,6 +1,8 @@
 //! Joining and leaving over and over leaves nothing behind: no participants, tracks, tiles (as
 //! the remaining participant sees them) or sockets.
 
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
 use hearth_client::Participant;
 use hearth_e2e::{LOCALHOST, TestServer, eventually};
 use hearth_proto::MediaKind;

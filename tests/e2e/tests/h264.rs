@@ -2,6 +2,8 @@
 //! asked) reaches subscribers intact, under the server's payload type, announced as H.264, in a
 //! room where someone else publishes VP8.
 
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
 use hearth_client::{Participant, PublishOptions, Received, VideoCodec};
 use hearth_e2e::{LOCALHOST, TestServer, eventually};
 use hearth_media::MediaStats;

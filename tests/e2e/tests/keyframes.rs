@@ -1,6 +1,8 @@
 //! Keyframe requests through the SFU: a new subscriber gets a keyframe from a publisher that
 //! only sends them on request, and a storm of requests reaches the publisher throttled.
 
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
 use hearth_client::{Participant, PublishOptions};
 use hearth_e2e::{LOCALHOST, TestServer, eventually};
 use hearth_media::MediaStats;

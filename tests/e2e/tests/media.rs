@@ -1,5 +1,7 @@
 //! Media through the SFU, end to end: real server, real WebSocket, real webrtc-rs peers.
 
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
 use hearth_client::{Participant, Snapshot};
 use hearth_e2e::{LOCALHOST, TestServer, eventually};
 use hearth_proto::{MediaKind, ParticipantId};

@@ -2,6 +2,8 @@
 //! session. A refused action answers a stable error code and changes nothing; an allowed one
 //! has its visible effect.
 
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
 use hearth_client::Signal;
 use hearth_e2e::{Keys, TestServer};
 use hearth_proto::{
@@ -18,7 +20,13 @@ struct Raw {
     id: ParticipantId,
 }
 
-async fn join(server: &TestServer, session: &SessionId, name: &str, host_key: Option<&str>, invite_key: Option<&str>) -> Result<Raw, (ErrorCode, String)> {
+async fn join(
+    server: &TestServer,
+    session: &SessionId,
+    name: &str,
+    host_key: Option<&str>,
+    invite_key: Option<&str>,
+) -> Result<Raw, (ErrorCode, String)> {
     let mut s = Signal::connect(&server.ws_url()).await.expect("connect");
     s.send(&ClientMessage::Join {
         version: PROTOCOL_VERSION,
@@ -31,17 +39,25 @@ async fn join(server: &TestServer, session: &SessionId, name: &str, host_key: Op
     .await
     .expect("send join");
     match s.recv(WAIT).await.expect("answer to join") {
-        ServerMessage::Joined { participant_id, .. } => Ok(Raw { s, id: participant_id }),
+        ServerMessage::Joined { participant_id, .. } => Ok(Raw {
+            s,
+            id: participant_id,
+        }),
         ServerMessage::Error { code, message } => Err((code, message)),
         other => panic!("unexpected answer to join: {other:?}"),
     }
 }
 
 /// Reads until `pred` matches, or an error arrives (returned as Err).
-async fn outcome(raw: &mut Raw, pred: impl Fn(&ServerMessage) -> bool) -> Result<ServerMessage, ErrorCode> {
+async fn outcome(
+    raw: &mut Raw,
+    pred: impl Fn(&ServerMessage) -> bool,
+) -> Result<ServerMessage, ErrorCode> {
     let m = raw
         .s
-        .recv_until(WAIT, |m| pred(m) || matches!(m, ServerMessage::Error { .. }))
+        .recv_until(WAIT, |m| {
+            pred(m) || matches!(m, ServerMessage::Error { .. })
+        })
         .await
         .expect("an outcome");
     match m {
@@ -66,14 +82,27 @@ async fn cast() -> Cast {
     let (session, keys) = server
         .create_session_with(serde_json::json!({"title": "matrix", "shape": "stage"}))
         .await;
-    let mut host = join(&server, &session, "Host", Some(&keys.host), None).await.unwrap();
-    let cohost = join(&server, &session, "Co", None, Some(&keys.invite)).await.unwrap();
-    let speaker = join(&server, &session, "Speaker", None, Some(&keys.invite)).await.unwrap();
-    let attendee = join(&server, &session, "Attendee", None, Some(&keys.invite)).await.unwrap();
-    let victim = join(&server, &session, "Victim", None, Some(&keys.invite)).await.unwrap();
+    let mut host = join(&server, &session, "Host", Some(&keys.host), None)
+        .await
+        .unwrap();
+    let cohost = join(&server, &session, "Co", None, Some(&keys.invite))
+        .await
+        .unwrap();
+    let speaker = join(&server, &session, "Speaker", None, Some(&keys.invite))
+        .await
+        .unwrap();
+    let attendee = join(&server, &session, "Attendee", None, Some(&keys.invite))
+        .await
+        .unwrap();
+    let victim = join(&server, &session, "Victim", None, Some(&keys.invite))
+        .await
+        .unwrap();
     for (id, role) in [(&cohost.id, Role::Cohost), (&speaker.id, Role::Speaker)] {
         host.s
-            .send(&ClientMessage::SetRole { participant_id: id.clone(), role })
+            .send(&ClientMessage::SetRole {
+                participant_id: id.clone(),
+                role,
+            })
             .await
             .unwrap();
         let id = id.clone();
@@ -81,7 +110,16 @@ async fn cast() -> Cast {
             .await
             .expect("host sets up roles");
     }
-    Cast { server, session, keys, host, cohost, speaker, attendee, victim }
+    Cast {
+        server,
+        session,
+        keys,
+        host,
+        cohost,
+        speaker,
+        attendee,
+        victim,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,34 +168,78 @@ fn expected(role: Role, act: Act) -> bool {
 fn message(act: Act, victim: &ParticipantId) -> ClientMessage {
     match act {
         // Garbage SDP: allowed roles get past the permission check and fail on the SDP.
-        Act::Publish => ClientMessage::PublishOffer { sdp: "not sdp".into(), sources: Default::default() },
-        Act::Chat => ClientMessage::Chat { text: "hello".into() },
+        Act::Publish => ClientMessage::PublishOffer {
+            sdp: "not sdp".into(),
+            sources: Default::default(),
+        },
+        Act::Chat => ClientMessage::Chat {
+            text: "hello".into(),
+        },
         Act::RaiseHand => ClientMessage::RaiseHand { raised: true },
-        Act::MuteVictim => ClientMessage::MuteParticipant { participant_id: victim.clone(), kind: MediaKind::Audio },
-        Act::RemoveVictim => ClientMessage::RemoveParticipant { participant_id: victim.clone() },
-        Act::VictimToSpeaker => ClientMessage::SetRole { participant_id: victim.clone(), role: Role::Speaker },
-        Act::VictimToCohost => ClientMessage::SetRole { participant_id: victim.clone(), role: Role::Cohost },
-        Act::MakeHost => ClientMessage::SetRole { participant_id: victim.clone(), role: Role::Host },
-        Act::Lock => ClientMessage::UpdateSettings { change: SettingsChange { locked: Some(true), ..SettingsChange::default() } },
+        Act::MuteVictim => ClientMessage::MuteParticipant {
+            participant_id: victim.clone(),
+            kind: MediaKind::Audio,
+        },
+        Act::RemoveVictim => ClientMessage::RemoveParticipant {
+            participant_id: victim.clone(),
+        },
+        Act::VictimToSpeaker => ClientMessage::SetRole {
+            participant_id: victim.clone(),
+            role: Role::Speaker,
+        },
+        Act::VictimToCohost => ClientMessage::SetRole {
+            participant_id: victim.clone(),
+            role: Role::Cohost,
+        },
+        Act::MakeHost => ClientMessage::SetRole {
+            participant_id: victim.clone(),
+            role: Role::Host,
+        },
+        Act::Lock => ClientMessage::UpdateSettings {
+            change: SettingsChange {
+                locked: Some(true),
+                ..SettingsChange::default()
+            },
+        },
         Act::RotateInvite => ClientMessage::RotateInvite,
-        Act::AdmitNobody => ClientMessage::Admit { participant_id: ParticipantId::from_string("nobody") },
+        Act::AdmitNobody => ClientMessage::Admit {
+            participant_id: ParticipantId::from_string("nobody"),
+        },
         Act::End => ClientMessage::EndSession,
     }
 }
 
 /// What the actor sees when the action succeeds.
-fn success(act: Act, me: &ParticipantId, victim: &ParticipantId) -> Box<dyn Fn(&ServerMessage) -> bool> {
+fn success(
+    act: Act,
+    me: &ParticipantId,
+    victim: &ParticipantId,
+) -> Box<dyn Fn(&ServerMessage) -> bool> {
     let (me, victim) = (me.clone(), victim.clone());
     match act {
         Act::Publish => Box::new(|_| false), // success shows as invalid_sdp (an error) below
-        Act::Chat => Box::new(move |m| matches!(m, ServerMessage::Chat { message } if message.from == me)),
-        Act::RaiseHand => Box::new(move |m| matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.id == me && participant.hand_raised)),
-        Act::MuteVictim => Box::new(move |m| matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.id == victim && participant.audio_muted)),
-        Act::RemoveVictim => Box::new(move |m| matches!(m, ServerMessage::ParticipantLeft { participant_id } if *participant_id == victim)),
-        Act::VictimToSpeaker => Box::new(move |m| matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.id == victim && participant.role == Role::Speaker)),
-        Act::VictimToCohost => Box::new(move |m| matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.id == victim && participant.role == Role::Cohost)),
+        Act::Chat => {
+            Box::new(move |m| matches!(m, ServerMessage::Chat { message } if message.from == me))
+        }
+        Act::RaiseHand => Box::new(
+            move |m| matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.id == me && participant.hand_raised),
+        ),
+        Act::MuteVictim => Box::new(
+            move |m| matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.id == victim && participant.audio_muted),
+        ),
+        Act::RemoveVictim => Box::new(
+            move |m| matches!(m, ServerMessage::ParticipantLeft { participant_id } if *participant_id == victim),
+        ),
+        Act::VictimToSpeaker => Box::new(
+            move |m| matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.id == victim && participant.role == Role::Speaker),
+        ),
+        Act::VictimToCohost => Box::new(
+            move |m| matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.id == victim && participant.role == Role::Cohost),
+        ),
         Act::MakeHost => Box::new(|_| false),
-        Act::Lock => Box::new(|m| matches!(m, ServerMessage::SettingsUpdated { settings } if settings.locked)),
+        Act::Lock => Box::new(
+            |m| matches!(m, ServerMessage::SettingsUpdated { settings } if settings.locked),
+        ),
         Act::RotateInvite => Box::new(|m| matches!(m, ServerMessage::InviteRotated { .. })),
         Act::AdmitNobody => Box::new(|_| false), // success shows as unknown_participant
         Act::End => Box::new(|_| false),         // success shows as session_ended
@@ -180,10 +262,19 @@ async fn assert_unchanged(c: &mut Cast, act: Act) {
     // invite still works.
     let mut probe = join(&c.server, &c.session, "Probe", None, Some(&c.keys.invite))
         .await
-        .unwrap_or_else(|e| panic!("after refused {act:?}, the invite link still lets people in: {e:?}"));
+        .unwrap_or_else(|e| {
+            panic!("after refused {act:?}, the invite link still lets people in: {e:?}")
+        });
     let (participants, _) = c.server.occupancy(&c.session).await;
-    assert_eq!(participants, 6, "after refused {act:?}: everyone still inside");
-    c.host.s.send(&ClientMessage::Ping { nonce: 7 }).await.unwrap();
+    assert_eq!(
+        participants, 6,
+        "after refused {act:?}: everyone still inside"
+    );
+    c.host
+        .s
+        .send(&ClientMessage::Ping { nonce: 7 })
+        .await
+        .unwrap();
     let victim = c.victim.id.clone();
     // The host's latest view of the victim must be the original one.
     let mut seen_change = false;
@@ -193,11 +284,16 @@ async fn assert_unchanged(c: &mut Cast, act: Act) {
             ServerMessage::ParticipantUpdated { participant } if participant.id == victim => {
                 seen_change |= participant.audio_muted || participant.role != Role::Attendee;
             }
-            ServerMessage::SettingsUpdated { .. } | ServerMessage::InviteRotated { .. } => seen_change = true,
+            ServerMessage::SettingsUpdated { .. } | ServerMessage::InviteRotated { .. } => {
+                seen_change = true
+            }
             _ => {}
         }
     }
-    assert!(!seen_change, "a refused {act:?} changed something the host saw");
+    assert!(
+        !seen_change,
+        "a refused {act:?} changed something the host saw"
+    );
     probe.s.send(&ClientMessage::Leave).await.unwrap();
     let _ = probe.s.closed_within(WAIT).await;
 }
@@ -242,20 +338,37 @@ async fn cohosts_cannot_act_on_hosts_or_each_other() {
     let host = c.host.id.clone();
     for target in [host.clone(), c.cohost.id.clone()] {
         for message in [
-            ClientMessage::MuteParticipant { participant_id: target.clone(), kind: MediaKind::Video },
-            ClientMessage::RemoveParticipant { participant_id: target.clone() },
-            ClientMessage::SetRole { participant_id: target.clone(), role: Role::Attendee },
+            ClientMessage::MuteParticipant {
+                participant_id: target.clone(),
+                kind: MediaKind::Video,
+            },
+            ClientMessage::RemoveParticipant {
+                participant_id: target.clone(),
+            },
+            ClientMessage::SetRole {
+                participant_id: target.clone(),
+                role: Role::Attendee,
+            },
         ] {
             c.cohost.s.send(&message).await.unwrap();
-            assert_eq!(outcome(&mut c.cohost, |_| false).await.unwrap_err(), ErrorCode::Forbidden, "{message:?}");
+            assert_eq!(
+                outcome(&mut c.cohost, |_| false).await.unwrap_err(),
+                ErrorCode::Forbidden,
+                "{message:?}"
+            );
         }
     }
     // Acting on someone who is not there is a different, stable refusal.
     c.host
         .s
-        .send(&ClientMessage::RemoveParticipant { participant_id: ParticipantId::from_string("ghost") })
+        .send(&ClientMessage::RemoveParticipant {
+            participant_id: ParticipantId::from_string("ghost"),
+        })
         .await
         .unwrap();
-    assert_eq!(outcome(&mut c.host, |_| false).await.unwrap_err(), ErrorCode::UnknownParticipant);
+    assert_eq!(
+        outcome(&mut c.host, |_| false).await.unwrap_err(),
+        ErrorCode::UnknownParticipant
+    );
     assert_eq!(c.server.occupancy(&c.session).await.0, 5);
 }

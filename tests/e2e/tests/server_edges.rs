@@ -1,6 +1,8 @@
 //! The server's edges: media ports come from the configured range and are given back, and a
 //! shutdown tells connected clients instead of cutting them off.
 
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
 use hearth_client::Signal;
 use hearth_e2e::{TestServer, loopback_udp_ports};
 use hearth_media::{MediaConfig, PortRange};
