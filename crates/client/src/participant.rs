@@ -226,14 +226,24 @@ impl Participant {
     pub async fn publish_with(&mut self, options: PublishOptions) -> Result<(), ClientError> {
         let me = self.id.to_string();
         let mut locals = Vec::new();
-        for (kind, codec, label) in [
+        let mut sources = std::collections::BTreeMap::new();
+        let mut tracks = vec![
             (RtpCodecKind::Audio, opus(), "audio"),
             (
                 RtpCodecKind::Video,
                 options.video_codec.rtp_codec(),
                 "video",
             ),
-        ] {
+        ];
+        if options.screen {
+            tracks.push((
+                RtpCodecKind::Video,
+                options.video_codec.rtp_codec(),
+                "screen",
+            ));
+            sources.insert(format!("{me}-screen"), hearth_proto::TrackSource::Screen);
+        }
+        for (kind, codec, label) in tracks {
             let ssrc: u32 = rand::random::<u32>() | 1;
             let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
                 me.clone(),
@@ -270,11 +280,8 @@ impl Participant {
             .publish_answer
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        self.send(ClientMessage::PublishOffer {
-            sdp,
-            sources: std::collections::BTreeMap::new(),
-        })
-        .await;
+        self.send(ClientMessage::PublishOffer { sdp, sources })
+            .await;
         let answer = tokio::time::timeout(Duration::from_secs(10), rx)
             .await
             .map_err(|_| ClientError::Signal(SignalError::Timeout))?

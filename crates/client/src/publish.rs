@@ -23,6 +23,8 @@ pub struct PublishOptions {
     pub keyframe_every: Option<u32>,
     /// The codec of the video track. The SFU forwards it as is, so subscribers receive this one.
     pub video_codec: VideoCodec,
+    /// Also share a "screen": a second video track declared as `screen` in `publish_offer`.
+    pub screen: bool,
 }
 
 impl Default for PublishOptions {
@@ -31,6 +33,7 @@ impl Default for PublishOptions {
             video_packets_per_frame: 3,
             keyframe_every: Some(15),
             video_codec: VideoCodec::Vp8,
+            screen: false,
         }
     }
 }
