@@ -170,10 +170,14 @@ impl Publisher {
         sdp: String,
         sources: BTreeMap<String, TrackSource>,
     ) -> Result<String, MediaError> {
-        self.sources
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(sources.into_iter().take(16));
+        {
+            // Bounded: a client re-offering forever cannot grow this map without limit.
+            let mut known = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+            if known.len() > 64 {
+                known.clear();
+            }
+            known.extend(sources.into_iter().take(16));
+        }
         let offer =
             RTCSessionDescription::offer(sdp).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
         self.pc
