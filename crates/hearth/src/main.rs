@@ -82,6 +82,10 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         max_connections_per_ip: cli.max_connections_per_ip.max(1),
         ..ServerConfig::default()
     };
+    // Open the database and restore sessions before announcing anything: once the line below
+    // is printed, every link must work.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let state = hearth_server::AppState::new(config.clone(), stop_rx).context("starting")?;
     let listener = TcpListener::bind(cli.listen)
         .await
         .with_context(|| format!("binding {}", cli.listen))?;
@@ -89,9 +93,12 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     tracing::info!(%addr, media = ?config.media, data_dir = ?config.data_dir, api_key = config.api_key.is_some(), "hearth started");
     // Tests and scripts wait for this exact line on stdout.
     println!("listening on http://{addr}");
-    hearth_server::run(listener, config, shutdown_signal())
-        .await
-        .context("serving")?;
+    hearth_server::serve(listener, state, async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    })
+    .await
+    .context("serving")?;
     tracing::info!("hearth stopped");
     Ok(())
 }

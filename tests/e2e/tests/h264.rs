@@ -76,6 +76,7 @@ async fn h264_publisher_reaches_subscribers_alongside_vp8() {
         video_packets_per_frame: 2,
         keyframe_every: None,
         video_codec: VideoCodec::H264,
+        ..PublishOptions::default()
     })
     .await
     .expect("hana publishes h264");
@@ -186,6 +187,7 @@ async fn h264_publisher_can_follow_a_vp8_one_to_the_same_subscriber() {
         video_packets_per_frame: 2,
         keyframe_every: None,
         video_codec: VideoCodec::H264,
+        ..PublishOptions::default()
     })
     .await
     .expect("hana publishes h264");
