@@ -121,6 +121,8 @@ impl PublishedTrack {
     /// Offers a packet to every subscriber without waiting.
     pub(crate) fn forward(&self, packet: rtp::Packet) {
         if self.paused.load(Ordering::Relaxed) {
+            let copies = self.lock_sinks().len() as u64;
+            MediaStats::add(&self.stats.dropped_paused, copies);
             return;
         }
         let packet = Arc::new(packet);
@@ -322,11 +324,12 @@ mod tests {
 
     #[test]
     fn a_paused_track_forwards_nothing_and_resumes_on_a_keyframe() {
-        let (track, mut keyframe_rx, _) = track(MediaKind::Video);
+        let (track, mut keyframe_rx, stats) = track(MediaKind::Video);
         let mut sub = track.attach(16);
         track.set_paused(true);
         track.forward(packet(1));
         assert!(sub.rx.try_recv().is_err(), "muted: nothing forwarded");
+        assert_eq!(MediaStats::get(&stats.dropped_paused), 1);
         track.set_paused(false);
         assert!(
             sub.gap.load(Ordering::Relaxed),

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Monotonic counters; all relaxed (they are statistics, not synchronization).
+/// Monotonic counters, plus one gauge; all relaxed (they are statistics, not synchronization).
 #[derive(Debug, Default)]
 pub struct MediaStats {
     /// RTP packets received from publishers.
@@ -18,12 +18,17 @@ pub struct MediaStats {
     pub dropped_overflow: AtomicU64,
     /// Packets dropped while a subscriber waited for a keyframe.
     pub dropped_waiting_keyframe: AtomicU64,
+    /// Packets not forwarded because their publisher is muted, one per subscriber that would
+    /// have had a copy (like the other drops).
+    pub dropped_paused: AtomicU64,
     /// Keyframe requests (PLI) sent to publishers.
     pub keyframe_requests_sent: AtomicU64,
     /// Keyframe requests coalesced or throttled instead of being sent.
     pub keyframe_requests_throttled: AtomicU64,
     /// Keyframe requests (PLI/FIR) received from subscribers.
     pub keyframe_requests_from_subscribers: AtomicU64,
+    /// Gauge, not a counter: down tracks (one per forwarded track per subscriber) alive now.
+    pub subscribed_tracks: AtomicU64,
 }
 
 impl MediaStats {
@@ -35,6 +40,11 @@ impl MediaStats {
     /// Adds `n` to a counter.
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Takes one from a gauge.
+    pub(crate) fn decr(gauge: &AtomicU64) {
+        gauge.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Reads a counter.

@@ -41,6 +41,8 @@ pub struct DownTrack {
     sink_id: u64,
     writer: JoinHandle<()>,
     feedback: JoinHandle<()>,
+    /// Holds the `subscribed_tracks` gauge up while this down track exists.
+    stats: Arc<MediaStats>,
 }
 
 impl DownTrack {
@@ -59,6 +61,7 @@ impl DownTrack {
 impl Drop for DownTrack {
     fn drop(&mut self) {
         self.stop();
+        MediaStats::decr(&self.stats.subscribed_tracks);
     }
 }
 
@@ -165,6 +168,9 @@ impl Subscriber {
             Arc::clone(&published),
             Arc::clone(&self.stats),
         ));
+        // Counted here and uncounted in `DownTrack`'s drop, so removal, close and an abandoned
+        // subscriber all keep the gauge right.
+        MediaStats::incr(&self.stats.subscribed_tracks);
         self.tracks.insert(
             info.id.clone(),
             DownTrack {
@@ -173,6 +179,7 @@ impl Subscriber {
                 sink_id,
                 writer,
                 feedback,
+                stats: Arc::clone(&self.stats),
             },
         );
         Ok(())

@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::sessions::{LinkError, NewSessionRequest, now_ms};
-use crate::{AppState, assets, connection};
+use crate::{AppState, assets, connection, metrics};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
@@ -24,6 +24,7 @@ const MAX_INVITE_SECS: u64 = 366 * 24 * 3600;
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(prometheus))
         .route("/api/sessions", post(create_session))
         .route("/api/sessions/{id}", get(get_session))
         .route("/api/sessions/{id}/invites", post(mint_invite))
@@ -37,6 +38,15 @@ pub fn app(state: AppState) -> Router {
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// The Prometheus scrape target: server-wide numbers only (see `metrics.rs`, `docs/api.md`).
+async fn prometheus(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        metrics::render(&state),
+    )
+        .into_response()
 }
 
 fn body_error(e: &JsonRejection) -> ApiError {
@@ -339,7 +349,9 @@ async fn websocket(
         .max_message_size(MAX_MESSAGE_BYTES * 4)
         .max_frame_size(MAX_MESSAGE_BYTES * 4)
         .on_upgrade(move |socket| async move {
+            let open = state.metrics().websocket_opened();
             connection::serve(socket, state, peer, base).await;
+            drop(open);
             drop(slot);
         })
 }

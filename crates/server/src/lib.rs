@@ -6,6 +6,7 @@ mod assets;
 mod connection;
 mod error;
 mod http;
+mod metrics;
 mod room;
 mod sessions;
 
@@ -82,6 +83,8 @@ struct Inner {
     shutdown: watch::Receiver<bool>,
     /// Open WebSockets per client address.
     connections: Mutex<HashMap<IpAddr, usize>>,
+    /// Counters of the signaling layer, for `/metrics`.
+    metrics: Arc<metrics::ServerMetrics>,
 }
 
 /// Holds one of an address's connection slots; gives it back when dropped.
@@ -130,6 +133,7 @@ impl AppState {
                 peers,
                 shutdown,
                 connections: Mutex::new(HashMap::new()),
+                metrics: Arc::default(),
             }),
         })
     }
@@ -165,6 +169,10 @@ impl AppState {
     /// Media counters.
     pub fn media_stats(&self) -> &Arc<MediaStats> {
         self.inner.peers.stats()
+    }
+
+    pub(crate) fn metrics(&self) -> &Arc<metrics::ServerMetrics> {
+        &self.inner.metrics
     }
 
     pub(crate) fn peers(&self) -> &PeerFactory {

@@ -7,6 +7,7 @@ mod actions;
 
 pub use actions::HostAction;
 
+use crate::metrics::{RoomShare, RoomTotals};
 use crate::sessions::{derive_invite_key, now_ms, role_name};
 use hearth_core::{Action, JoinError, Room, allowed};
 use hearth_media::PublishedTrack;
@@ -163,6 +164,8 @@ pub struct RoomSetup {
     pub invite_generation: u32,
     /// Where presence and chat are recorded.
     pub store: Arc<Store>,
+    /// Server-wide sums of people and tracks, which this room adds its own to.
+    pub(crate) totals: Arc<RoomTotals>,
 }
 
 struct Member {
@@ -218,8 +221,12 @@ pub async fn run(setup: RoomSetup, mut commands: mpsc::Receiver<RoomCommand>) {
         base_url: None,
         ended: false,
     };
+    // Measured after every command rather than at each join, leave and track change: those
+    // happen in many places (removals, role changes, settings), and two lengths are cheap.
+    let mut share = RoomShare::new(setup.totals);
     while let Some(command) = commands.recv().await {
         task.handle(command);
+        share.set(task.room.len(), task.room.track_count());
     }
     tracing::debug!(%session_id, "room task ended");
 }

@@ -6,6 +6,7 @@
 //! current invite link whenever the host is connected, even after a restart. Knowing an invite
 //! key reveals nothing about the host key.
 
+use crate::metrics::RoomTotals;
 use crate::room::{self, RoomCommand};
 use hearth_proto::{ErrorCode, Role, SessionId, SessionInfo, SessionSettings, Shape};
 use hearth_store::{InviteRecord, NewSession, SessionRecord, Store, secrets};
@@ -120,6 +121,8 @@ pub struct Sessions {
     store: Arc<Store>,
     /// Live sessions. A std mutex: lookups and inserts only, never held across an await.
     live: Mutex<HashMap<SessionId, Arc<SessionHandle>>>,
+    /// People and tracks over every room, kept up by the room tasks for `/metrics`.
+    totals: Arc<RoomTotals>,
 }
 
 impl Sessions {
@@ -129,6 +132,7 @@ impl Sessions {
         let sessions = Self {
             store,
             live: Mutex::new(HashMap::new()),
+            totals: Arc::default(),
         };
         for record in sessions.store.live_sessions()? {
             tracing::info!(session_id = %record.id, "session restored");
@@ -140,6 +144,11 @@ impl Sessions {
     /// The store.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// People and tracks over every room.
+    pub(crate) fn totals(&self) -> &RoomTotals {
+        &self.totals
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Arc<SessionHandle>>> {
@@ -161,6 +170,7 @@ impl Sessions {
                 settings,
                 invite_generation: record.settings.invite_generation,
                 store: Arc::clone(&self.store),
+                totals: Arc::clone(&self.totals),
             },
             rx,
         ));

@@ -195,3 +195,81 @@ async fn web_client_is_served_from_the_binary_and_nothing_else_is() {
         assert!(!body.contains("[workspace]"), "{path} leaked a file");
     }
 }
+
+/// The value of an unlabelled sample in a Prometheus text page.
+fn sample(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_are_served_as_prometheus_text_and_count_sessions() {
+    let state = state();
+    let (status, page, content_type) = call(&state, get("/metrics")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        content_type
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+        "the Prometheus text format"
+    );
+    for name in [
+        "hearth_sessions",
+        "hearth_participants",
+        "hearth_published_tracks",
+        "hearth_subscribed_tracks",
+        "hearth_websocket_connections",
+        "hearth_rtp_packets_in_total",
+        "hearth_rtp_bytes_in_total",
+        "hearth_rtp_packets_out_total",
+        "hearth_rtp_bytes_out_total",
+        "hearth_keyframe_requests_sent_total",
+        "hearth_keyframe_requests_throttled_total",
+        "hearth_keyframe_requests_from_subscribers_total",
+        "hearth_recording_active",
+    ] {
+        assert!(page.contains(&format!("# TYPE {name} ")), "{name} declared");
+        assert_eq!(sample(&page, name), Some(0.0), "{name} starts at 0");
+    }
+    for reason in ["queue_overflow", "waiting_keyframe", "paused"] {
+        assert!(
+            page.contains(&format!(
+                "hearth_rtp_packets_dropped_total{{reason=\"{reason}\"}} 0"
+            )),
+            "{reason}"
+        );
+    }
+    assert!(page.contains("# TYPE hearth_websocket_errors_total counter"));
+    if cfg!(target_os = "linux") {
+        assert!(sample(&page, "process_resident_memory_bytes").is_some_and(|b| b > 0.0));
+        assert!(sample(&page, "process_cpu_seconds_total").is_some());
+    }
+
+    let (_, body, _) = call(
+        &state,
+        post_json("/api/sessions", r#"{"title":"Secret club"}"#),
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (_, page, _) = call(&state, get("/metrics")).await;
+    assert_eq!(sample(&page, "hearth_sessions"), Some(1.0));
+    let host_key = v["host_url"].as_str().unwrap().split("k=").nth(1).unwrap();
+    let invite_key = v["invite_url"]
+        .as_str()
+        .unwrap()
+        .split("i=")
+        .nth(1)
+        .unwrap();
+    for secret in [
+        v["id"].as_str().unwrap(),
+        "Secret club",
+        host_key,
+        invite_key,
+    ] {
+        assert!(
+            !page.contains(secret),
+            "metrics reveal nothing about a session"
+        );
+    }
+}

@@ -167,6 +167,7 @@ impl Conn {
         message: impl Into<String>,
     ) -> Result<(), End> {
         let message = message.into();
+        self.state.metrics().websocket_error(code);
         if code == ErrorCode::Internal {
             tracing::error!(%code, %message, "signaling error");
         } else {
