@@ -14,6 +14,7 @@ mod interceptor;
 pub use interceptor::{KeyframeRequestTap, is_keyframe_request};
 mod peer;
 mod publisher;
+pub mod sdp;
 mod stats;
 mod subscriber;
 

@@ -24,16 +24,23 @@ pub struct Publisher {
     connected: watch::Receiver<bool>,
     early: EarlyCandidates,
     sources: Sources,
+    active: Active,
+    events: mpsc::Sender<MediaEvent>,
 }
 
 /// What the client said each of its tracks is, by MediaStreamTrack id (from `publish_offer`).
 type Sources = Arc<std::sync::Mutex<BTreeMap<String, TrackSource>>>;
+
+/// Published tracks by the client's MediaStreamTrack id, to end the ones a later offer stops
+/// sending (webrtc-rs raises no event when a remote transceiver goes inactive).
+type Active = Arc<std::sync::Mutex<BTreeMap<String, Arc<PublishedTrack>>>>;
 
 struct PublishSink {
     participant_id: ParticipantId,
     events: mpsc::Sender<MediaEvent>,
     stats: Arc<MediaStats>,
     sources: Sources,
+    active: Active,
 }
 
 #[async_trait::async_trait]
@@ -55,8 +62,8 @@ impl TrackSink for PublishSink {
                 return;
             }
         };
+        let client_track_id = track.track_id().await.to_string();
         let declared = {
-            let client_track_id = track.track_id().await.to_string();
             let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
             sources.get(&client_track_id).copied()
         };
@@ -78,6 +85,10 @@ impl TrackSink for PublishSink {
             "track published"
         );
         let (published, keyframe_rx) = PublishedTrack::new(info, Arc::clone(&self.stats));
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(client_track_id, Arc::clone(&published));
 
         // Keyframe requests from subscribers, throttled, become PLIs to this publisher.
         let pli_track = Arc::clone(&track);
@@ -142,6 +153,7 @@ impl Publisher {
     ) -> Result<Self, MediaError> {
         let (connected_tx, connected) = watch::channel(false);
         let sources = Sources::default();
+        let active = Active::default();
         let ctx = HandlerContext {
             target: PcTarget::Publish,
             events: events.clone(),
@@ -149,9 +161,10 @@ impl Publisher {
             connected: connected_tx,
             on_track: Some(Arc::new(PublishSink {
                 participant_id,
-                events,
+                events: events.clone(),
                 stats: factory.stats_handle(),
                 sources: Arc::clone(&sources),
+                active: Arc::clone(&active),
             })),
         };
         let pc = factory.build(ctx).await?;
@@ -160,6 +173,8 @@ impl Publisher {
             connected,
             early: EarlyCandidates::default(),
             sources,
+            active,
+            events,
         })
     }
 
@@ -178,6 +193,10 @@ impl Publisher {
             }
             known.extend(sources.into_iter().take(16));
         }
+        let sending: std::collections::HashSet<String> = crate::sdp::sending_sections(&sdp)
+            .into_iter()
+            .filter_map(|s| s.track_id)
+            .collect();
         let offer =
             RTCSessionDescription::offer(sdp).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
         self.pc
@@ -195,7 +214,29 @@ impl Publisher {
             .await
             .map_err(|e| MediaError::Webrtc(e.to_string()))?;
         self.early.flush(self.pc.as_ref()).await;
+        self.end_stopped(&sending).await;
         Ok(sdp)
+    }
+
+    /// Ends the published tracks the latest offer no longer sends (the client removed them,
+    /// e.g. stopped sharing its screen or left the stage).
+    async fn end_stopped(&self, sending: &std::collections::HashSet<String>) {
+        let stopped: Vec<Arc<PublishedTrack>> = {
+            let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+            let gone: Vec<String> = active.keys().filter(|id| !sending.contains(*id)).cloned().collect();
+            gone.iter().filter_map(|id| active.remove(id)).collect()
+        };
+        for track in stopped {
+            track.end();
+            tracing::debug!(track_id = %track.id(), "track stopped by the publisher's offer");
+            let _ = self.events.send(MediaEvent::TrackEnded(track.id().clone())).await;
+        }
+    }
+
+    /// Whether `sdp` (an offer) sends any media at all. An offer that only stops tracks needs
+    /// no permission to publish.
+    pub fn offer_sends_media(sdp: &str) -> bool {
+        !crate::sdp::sending_sections(sdp).is_empty()
     }
 
     /// Adds a candidate trickled by the client (held until the offer arrives, if it is early).

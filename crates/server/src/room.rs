@@ -246,9 +246,18 @@ impl RoomTask {
     fn handle(&mut self, command: RoomCommand) {
         match command {
             RoomCommand::Join { request, reply } => {
+                let id = request.id.clone();
                 let outcome = self.join(request);
-                if let Some(outcome) = outcome {
-                    let _ = reply.send(outcome);
+                let entered = matches!(outcome, Some(JoinOutcome::Joined(_)));
+                if let Some(outcome) = outcome
+                    && reply.send(outcome).is_err()
+                {
+                    // The connection gave up while the room was deciding.
+                    self.leave(&id);
+                    return;
+                }
+                if entered {
+                    self.subscribe_existing(&id);
                 }
             }
             RoomCommand::Leave { id } => self.leave(&id),
@@ -384,11 +393,7 @@ impl RoomTask {
                 Vec::new()
             },
         });
-        let existing: Vec<Arc<PublishedTrack>> = joined
-            .tracks
-            .iter()
-            .filter_map(|t| self.published.get(&t.id).cloned())
-            .collect();
+
         tracing::info!(session_id = %self.session_id(), participant_id = %id, ?role, "joined");
         self.broadcast(None, || {
             RoomEvent::Message(ServerMessage::ParticipantJoined {
@@ -403,10 +408,22 @@ impl RoomTask {
                 invite_hash,
             },
         );
-        for track in existing {
-            self.send(&id, RoomEvent::Subscribe(track));
-        }
         Ok((joined, events))
+    }
+
+    /// Starts forwarding everything already published to a participant who just entered. Sent
+    /// after they were told they are in (`joined` or `Admitted`), so the connection sees the
+    /// tracks after it has opened its media.
+    fn subscribe_existing(&mut self, id: &ParticipantId) {
+        let existing: Vec<Arc<PublishedTrack>> = self
+            .published
+            .values()
+            .filter(|t| t.participant_id() != id)
+            .cloned()
+            .collect();
+        for track in existing {
+            self.send(id, RoomEvent::Subscribe(track));
+        }
     }
 
     fn leave(&mut self, id: &ParticipantId) {

@@ -167,9 +167,11 @@ fn expected(role: Role, act: Act) -> bool {
 
 fn message(act: Act, victim: &ParticipantId) -> ClientMessage {
     match act {
-        // Garbage SDP: allowed roles get past the permission check and fail on the SDP.
+        // An offer that sends but is unusable: allowed roles pass the permission check and fail on
+        // the SDP.
         Act::Publish => ClientMessage::PublishOffer {
-            sdp: "not sdp".into(),
+            // Sends video, but cannot be applied (no ICE or DTLS attributes).
+            sdp: "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=sendonly\r\n".into(),
             sources: Default::default(),
         },
         Act::Chat => ClientMessage::Chat {

@@ -116,6 +116,14 @@ impl Conn {
             }
             ClientMessage::Ping { nonce } => self.reply(&ServerMessage::Pong { nonce }).await,
             ClientMessage::PublishOffer { sdp, sources } => {
+                // An offer that only stops tracks (leaving the stage, ending a screen share)
+                // needs no permission; one that sends media does.
+                if !hearth_media::Publisher::offer_sends_media(&sdp) {
+                    return match p.publisher.handle_offer(sdp, sources).await {
+                        Ok(sdp) => self.reply(&ServerMessage::PublishAnswer { sdp }).await,
+                        Err(e) => self.error(ErrorCode::InvalidSdp, e.to_string()).await,
+                    };
+                }
                 let (reply, answer) = oneshot::channel();
                 let _ = p
                     .session

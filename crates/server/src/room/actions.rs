@@ -283,6 +283,8 @@ impl RoomTask {
             Ok((joined, events)) => {
                 if events.try_send(RoomEvent::Admitted(joined)).is_err() {
                     self.leave(target);
+                } else {
+                    self.subscribe_existing(target);
                 }
             }
             Err(r) => {
