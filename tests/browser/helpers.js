@@ -2,6 +2,7 @@
 // fake camera and microphone, and drive participants through the web client like a person
 // would. Every wait is a bounded poll that fails with a message saying what it waited for.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -168,6 +169,20 @@ export class Participant {
     this.name = name;
     /** @type {string | null} set once joined */
     this.id = null;
+    /** @type {string[]} every non-fatal server error the page reported (`code: message`) */
+    this.serverErrors = [];
+    page.on('console', (message) => {
+      const match = /^hearth: server error (\w+): (.*)$/.exec(message.text());
+      if (match) this.serverErrors.push(`${match[1]}: ${match[2]}`);
+    });
+  }
+
+  /**
+   * Asserts that the server refused nothing this participant's page did.
+   * @param {string} [when]
+   */
+  assertNoServerErrors(when = 'so far') {
+    assert.deepEqual(this.serverErrors, [], `${this.name}'s page got no error from the server ${when}`);
   }
 
   /**
@@ -305,5 +320,143 @@ export class Participant {
     });
     await waitFor(`${this.name}'s <video> of ${other.name} to have a size`, async () =>
       this.tileOf(other).locator('video').evaluate((video) => /** @type {HTMLVideoElement} */ (video).videoWidth > 0));
+  }
+
+  /**
+   * Opens a side panel (people, chat, settings) unless it is open already.
+   * @param {'people' | 'chat' | 'settings'} panel
+   */
+  async openPanel(panel) {
+    if (await this.page.locator(`#${panel}-panel`).isVisible()) return;
+    await this.page.click(`#${panel}-button`);
+    await waitFor(`${this.name}'s ${panel} panel to open`, () => this.page.locator(`#${panel}-panel`).isVisible());
+  }
+
+  /**
+   * The row of the People panel for `other` (or for ourselves).
+   * @param {Participant} other
+   */
+  rowOf(other) {
+    if (!other.id) throw new Error(`${other.name} has not joined`);
+    return this.page.locator(`[data-testid="participant"][data-participant-id="${other.id}"]`);
+  }
+
+  /**
+   * Clicks one of the host actions on `other`'s row in the People panel (waits for the button).
+   * @param {Participant} other
+   * @param {string} action the button's test id, e.g. `action-stage-on`
+   */
+  async act(other, action) {
+    await this.openPanel('people');
+    const button = this.rowOf(other).locator(`[data-testid="${action}"]`);
+    await waitFor(`${this.name} to offer "${action}" on ${other.name}'s row`, () => button.isVisible());
+    await button.click();
+  }
+
+  /** Confirms the page's confirmation dialog. */
+  async confirm() {
+    const ok = this.page.locator('[data-testid="confirm-ok"]');
+    await waitFor(`${this.name}'s confirmation dialog`, () => ok.isVisible());
+    await ok.click();
+  }
+
+  /**
+   * Waits until the page shows the end-of-session message with this title.
+   * @param {string | RegExp} title
+   */
+  async waitMessage(title) {
+    const matches = (/** @type {string | null} */ text) => (typeof title === 'string' ? text === title : title.test(text ?? ''));
+    await waitFor(`${this.name}'s page to say "${title}"`, async () =>
+      (await this.page.locator('#message-view').isVisible()) && matches(await this.page.locator('#message-title').textContent()));
+  }
+
+  /**
+   * Waits until one of the page's notices contains `text`.
+   * @param {string | RegExp} text
+   */
+  async waitNotice(text) {
+    await waitFor(`${this.name} to be told "${text}"`, async () => {
+      const notices = await this.page.locator('[data-testid="notice"]').allTextContents();
+      return notices.some((notice) => (typeof text === 'string' ? notice.includes(text) : text.test(notice)));
+    });
+  }
+
+  /**
+   * The chat as the page shows it.
+   * @returns {Promise<{id: string, from: string, name: string, text: string}[]>}
+   */
+  chatShown() {
+    return this.page.locator('[data-testid="chat-message"]').evaluateAll((items) => items.map((item) => ({
+      id: /** @type {HTMLElement} */ (item).dataset.id ?? '',
+      from: /** @type {HTMLElement} */ (item).dataset.from ?? '',
+      name: item.querySelector('[data-testid="chat-name"]')?.textContent ?? '',
+      text: item.querySelector('[data-testid="chat-text"]')?.textContent ?? '',
+    })));
+  }
+
+  /**
+   * Sends a chat message by typing it and pressing Enter.
+   * @param {string} text
+   */
+  async say(text) {
+    await this.openPanel('chat');
+    await this.page.fill('#chat-input', text);
+    await this.page.press('#chat-input', 'Enter');
+  }
+}
+
+/**
+ * Starts a session from the home page, as its host, and returns the invite link the room shows.
+ * @param {Server} server
+ * @param {Participant} host
+ * @param {string} title
+ * @param {{shape?: 'room' | 'stage', waitingRoom?: boolean}} [options]
+ * @returns {Promise<string>}
+ */
+export async function startSession(server, host, title, { shape = 'room', waitingRoom = false } = {}) {
+  await host.page.goto(`${server.url}/`);
+  await host.page.fill('#title-input', title);
+  await host.page.fill('#start-name-input', host.name);
+  await host.page.selectOption('#shape-select', shape);
+  if (waitingRoom) await host.page.check('#waiting-room-input');
+  await host.page.click('#start-button');
+  const state = await host.waitJoined();
+  assert.equal(state.role, 'host', 'the one who started the session is its host');
+  assert.equal(state.settings.shape, shape, 'the session has the shape chosen on the home page');
+  assert.match(host.page.url(), /\/s\/[^/?]+\?k=/, 'the host lands on the host link');
+  assert.equal(await host.page.locator('#room-title').textContent(), title);
+
+  await host.page.click('#invite-button');
+  const invite = await waitFor('the invite link to be shown', async () => host.page.inputValue('#invite-link'));
+  const status = await host.page.locator('#invite-status').textContent();
+  assert.match(status ?? '', /copied|select and copy/i, 'the user is told whether the link was copied');
+  assert.ok(!invite.includes('k='), `the invite link must not carry the host key: ${invite}`);
+  assert.match(invite, /\/s\/[^/?]+\?i=[^&]+/, `the invite link carries an invite key: ${invite}`);
+  assert.equal(invite, state.inviteUrl);
+  return invite;
+}
+
+/**
+ * Runs `body` with a fresh browser, closing it whatever happens; on failure, screenshots every
+ * open page into the artifacts directory first (named after `name`).
+ * @param {string} name
+ * @param {(browser: import('playwright-core').Browser) => Promise<void>} body
+ */
+export async function withBrowser(name, body) {
+  const browser = await launchBrowser();
+  try {
+    await body(browser);
+  } catch (error) {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    let n = 0;
+    for (const context of browser.contexts()) {
+      for (const page of context.pages()) {
+        n += 1;
+        await page.screenshot({ path: path.join(ARTIFACTS, `${name}-failure-${n}.png`) }).catch(() => {});
+      }
+    }
+    throw error;
+  } finally {
+    await browser.close();
   }
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ARTIFACTS, Participant, launchBrowser, startServer, waitFor } from './helpers.js';
+import { ARTIFACTS, Participant, launchBrowser, startServer, startSession as startSessionAs, waitFor } from './helpers.js';
 
 /** @type {import('./helpers.js').Server} */
 let server;
@@ -19,29 +19,10 @@ after(async () => {
 });
 
 /**
- * Starts a session from the home page, as its host.
  * @param {Participant} host
  * @param {string} title
- * @returns {Promise<string>} the invite link, as the room shows it
  */
-async function startSession(host, title) {
-  await host.page.goto(`${server.url}/`);
-  await host.page.fill('#title-input', title);
-  await host.page.fill('#start-name-input', host.name);
-  await host.page.click('#start-button');
-  const state = await host.waitJoined();
-  assert.equal(state.role, 'host', 'the one who started the session is its host');
-  assert.match(host.page.url(), /\/s\/[^/?]+\?k=/, 'the host lands on the host link');
-  assert.equal(await host.page.locator('#room-title').textContent(), title);
-
-  await host.page.click('#invite-button');
-  const invite = await waitFor('the invite link to be shown', async () => host.page.inputValue('#invite-link'));
-  const status = await host.page.locator('#invite-status').textContent();
-  assert.match(status ?? '', /copied|select and copy/i, 'the user is told whether the link was copied');
-  assert.ok(!invite.includes('k='), `the invite link must not carry the host key: ${invite}`);
-  assert.equal(invite, state.inviteUrl);
-  return invite;
-}
+const startSession = (host, title) => startSessionAs(server, host, title);
 
 describe('browser', () => {
   test('host and attendee see and hear each other', async () => {

@@ -6,7 +6,22 @@
  * @property {string} id
  * @property {string} title
  * @property {string} host_url the link that makes its holder the host (contains the host key)
- * @property {string} invite_url the link to give to attendees
+ * @property {string} invite_url the link to give to attendees (contains the invite key)
+ */
+
+/**
+ * What the home page asks for.
+ * @typedef {object} NewSession
+ * @property {string} title
+ * @property {import('./protocol.js').Shape} shape
+ * @property {boolean} waiting_room
+ */
+
+/**
+ * The key a link carries: `k` (host) or `i` (invite). The server answers only to a valid one.
+ * @typedef {object} LinkKeys
+ * @property {string | null} hostKey
+ * @property {string | null} inviteKey
  */
 
 /**
@@ -34,24 +49,31 @@ export class ApiError extends Error {
 }
 
 /**
- * @param {string} title
+ * @param {NewSession} session
  * @returns {Promise<CreatedSession>}
  */
-export async function createSession(title) {
+export async function createSession(session) {
   const body = await request('/api/sessions', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ title }),
+    body: JSON.stringify(session),
   });
   return /** @type {CreatedSession} */ (body);
 }
 
 /**
+ * The public summary of a session, as seen through a link's key. A dead link answers 404 or
+ * 410 with a code (`unknown_session`, `invalid_link`, `session_ended`).
  * @param {string} id
+ * @param {LinkKeys} keys
  * @returns {Promise<SessionSummary>}
  */
-export async function getSession(id) {
-  const body = await request(`/api/sessions/${encodeURIComponent(id)}`, { method: 'GET' });
+export async function getSession(id, keys) {
+  const query = new URLSearchParams();
+  if (keys.hostKey) query.set('k', keys.hostKey);
+  else if (keys.inviteKey) query.set('i', keys.inviteKey);
+  const search = query.toString() ? `?${query}` : '';
+  const body = await request(`/api/sessions/${encodeURIComponent(id)}${search}`, { method: 'GET' });
   return /** @type {SessionSummary} */ (body);
 }
 

@@ -1,61 +1,38 @@
-// Entry point: decides which page to show (home, join, room, message) and wires a Call to the
-// room view. Pages are sections of index.html; switching between them keeps the document, so
-// the click on "Start session" still counts as the gesture that allows sound in the room.
+// Entry point: decides which page to show (home, join, waiting, room, message) and wires a
+// Call to the room view. Pages are sections of index.html; switching between them keeps the
+// document, so the click on "Start session" still counts as the gesture that allows sound.
 
 import { ApiError, createSession, getSession } from './api.js';
 import { Call } from './call.js';
-import { openLocalMedia } from './media.js';
+import { byId } from './dom.js';
+import { endingFor } from './endings.js';
 import { signalingUrl } from './protocol.js';
 import { RoomView } from './room.js';
 
-/** sessionStorage keys: per tab, so two tabs can be two different people. */
+/** sessionStorage: per tab, so two tabs can be two different people. */
 const NAME_KEY = 'hearth.name';
-/** @param {string} sessionId */
-const inviteKey = (sessionId) => `hearth.invite.${sessionId}`;
-
 /**
- * @template {HTMLElement} T
- * @param {string} id
- * @param {new () => T} type
- * @returns {T}
+ * localStorage: survives a reload or a closed tab, so a returning person is recognised (and a
+ * removed one stays out).
+ * @param {string} sessionId
  */
-function byId(id, type) {
-  const element = document.getElementById(id);
-  if (!(element instanceof type)) throw new Error(`index.html lacks #${id}`);
-  return element;
-}
+const resumeKey = (sessionId) => `hearth.resume.${sessionId}`;
+
+/** @typedef {import('./api.js').LinkKeys} LinkKeys */
 
 const views = {
   home: byId('home-view', HTMLElement),
   join: byId('join-view', HTMLElement),
+  waiting: byId('waiting-view', HTMLElement),
   room: byId('room-view', HTMLElement),
   message: byId('message-view', HTMLElement),
-};
-
-/** @type {import('./room.js').RoomElements} */
-const roomElements = {
-  status: byId('room-status', HTMLElement),
-  notices: byId('notices', HTMLElement),
-  tiles: byId('tiles', HTMLElement),
-  title: byId('room-title', HTMLElement),
-  count: byId('room-count', HTMLElement),
-  invitePanel: byId('invite-panel', HTMLElement),
-  inviteLink: byId('invite-link', HTMLInputElement),
-  inviteStatus: byId('invite-status', HTMLElement),
-  micButton: byId('mic-button', HTMLButtonElement),
-  cameraButton: byId('camera-button', HTMLButtonElement),
-  inviteButton: byId('invite-button', HTMLButtonElement),
-  soundButton: byId('sound-button', HTMLButtonElement),
-  leaveButton: byId('leave-button', HTMLButtonElement),
 };
 
 /** The call in progress, if any. @type {Call | null} */
 let call = null;
 /** Its view. @type {RoomView | null} */
 let room = null;
-/** The invite link of the current room. @type {string | null} */
-let inviteUrl = null;
-/** Bumped on every enter/leave, so a slow camera prompt cannot revive an abandoned room. */
+/** Bumped on every enter/leave, so events of an abandoned call cannot change the page. */
 let generation = 0;
 
 /** @param {keyof typeof views} name */
@@ -75,6 +52,9 @@ function showMessage(title, text, rejoinHref) {
   rejoin.hidden = rejoinHref === null;
   rejoin.href = rejoinHref ?? '/';
   byId('room-count', HTMLElement).textContent = '';
+  byId('room-shape', HTMLElement).hidden = true;
+  byId('room-locked', HTMLElement).hidden = true;
+  document.title = `${title} · Hearth`;
   show('message');
 }
 
@@ -96,13 +76,16 @@ function route() {
   const path = location.pathname;
   byId('room-title', HTMLElement).textContent = '';
   byId('room-count', HTMLElement).textContent = '';
+  byId('room-shape', HTMLElement).hidden = true;
+  byId('room-locked', HTMLElement).hidden = true;
   if (path === '/' || path === '/index.html') {
     homePage();
     return;
   }
   const match = /^\/s\/([^/]+)\/?$/.exec(path);
   if (match) {
-    sessionPage(decodeURIComponent(match[1]), new URLSearchParams(location.search).get('k'));
+    const params = new URLSearchParams(location.search);
+    sessionPage(decodeURIComponent(match[1]), { hostKey: params.get('k'), inviteKey: params.get('i') });
     return;
   }
   showMessage('Page not found', 'There is nothing at this address.', null);
@@ -121,6 +104,8 @@ async function startSession(event) {
   const button = byId('start-button', HTMLButtonElement);
   const title = byId('title-input', HTMLInputElement).value.trim();
   const name = byId('start-name-input', HTMLInputElement).value.trim();
+  const shape = byId('shape-select', HTMLSelectElement).value === 'stage' ? 'stage' : 'room';
+  const waitingRoom = byId('waiting-room-input', HTMLInputElement).checked;
   const error = byId('start-error', HTMLElement);
   if (!title || !name) {
     setError(error, 'Please enter a title and your name.');
@@ -129,9 +114,8 @@ async function startSession(event) {
   setError(error, null);
   button.disabled = true;
   try {
-    const session = await createSession(title);
+    const session = await createSession({ title, shape, waiting_room: waitingRoom });
     sessionStorage.setItem(NAME_KEY, name);
-    sessionStorage.setItem(inviteKey(session.id), session.invite_url);
     const target = new URL(session.host_url, location.href);
     if (target.origin === location.origin) {
       // Same page, new address: keeps this click's permission to play sound in the room.
@@ -149,13 +133,13 @@ async function startSession(event) {
 
 /**
  * @param {string} sessionId
- * @param {string | null} hostKey
+ * @param {LinkKeys} keys
  */
-function sessionPage(sessionId, hostKey) {
+function sessionPage(sessionId, keys) {
   const name = rememberedName();
-  if (hostKey && name) {
+  if (keys.hostKey && name) {
     // The host just started this session (or rejoins it): no second name prompt.
-    void enterRoom(sessionId, name, hostKey);
+    void enterRoom(sessionId, name, keys);
     return;
   }
   const heading = byId('join-title', HTMLElement);
@@ -167,19 +151,21 @@ function sessionPage(sessionId, hostKey) {
   byId('join-name-input', HTMLInputElement).value = name;
   setError(byId('join-error', HTMLElement), null);
   form.dataset.sessionId = sessionId;
-  form.dataset.hostKey = hostKey ?? '';
+  form.dataset.hostKey = keys.hostKey ?? '';
+  form.dataset.inviteKey = keys.inviteKey ?? '';
   show('join');
-  getSession(sessionId).then((session) => {
+  getSession(sessionId, keys).then((session) => {
     heading.textContent = `Join ${session.title}`;
     document.title = `Join ${session.title} · Hearth`;
     const others = session.participants;
     info.textContent = others === 0 ? 'Nobody is here yet.' : others === 1 ? '1 person is here.' : `${others} people are here.`;
-    if (hostKey) info.textContent += ' You will join as host.';
+    if (keys.hostKey) info.textContent += ' You will join as host.';
     form.hidden = false;
     byId('join-name-input', HTMLInputElement).focus();
   }, (err) => {
-    if (err instanceof ApiError && err.status === 404) {
-      showMessage('Session not found', 'This session does not exist or has ended. Check the link you were given.', null);
+    if (err instanceof ApiError && (err.status === 404 || err.status === 410)) {
+      const ending = endingFor(err.code, err.message, err.status);
+      showMessage(ending.title, ending.text, null);
     } else {
       showMessage('Could not load the session', err instanceof Error ? err.message : String(err), location.href);
     }
@@ -196,38 +182,45 @@ function joinSession(event) {
     return;
   }
   sessionStorage.setItem(NAME_KEY, name);
-  void enterRoom(form.dataset.sessionId ?? '', name, form.dataset.hostKey || null);
+  void enterRoom(form.dataset.sessionId ?? '', name, {
+    hostKey: form.dataset.hostKey || null,
+    inviteKey: form.dataset.inviteKey || null,
+  });
 }
 
 /**
  * @param {string} sessionId
  * @param {string} name
- * @param {string | null} hostKey
+ * @param {LinkKeys} keys
  */
-async function enterRoom(sessionId, name, hostKey) {
+function enterRoom(sessionId, name, keys) {
   leaveCurrent();
   const mine = generation;
   const here = location.href;
-  inviteUrl = sessionStorage.getItem(inviteKey(sessionId)) ?? `${location.origin}/s/${encodeURIComponent(sessionId)}`;
   show('room');
-  roomElements.status.textContent = 'Opening camera and microphone…';
-  const media = await openLocalMedia();
-  if (mine !== generation) {
-    for (const track of media.stream?.getTracks() ?? []) track.stop();
-    return;
-  }
   const current = new Call({
     signalingUrl: signalingUrl(location),
     sessionId,
     name,
-    hostKey: hostKey ?? undefined,
-    localStream: media.stream,
+    hostKey: keys.hostKey ?? undefined,
+    inviteKey: keys.inviteKey ?? undefined,
+    resumeToken: localStorage.getItem(resumeKey(sessionId)) ?? undefined,
   });
   call = current;
-  room = new RoomView(current, roomElements, inviteUrl, name);
-  if (media.problem) roomElements.notices.append(noticeElement(media.problem));
+  room = new RoomView(current, name);
+  current.on('waiting', (session) => {
+    if (mine !== generation) return;
+    byId('waiting-title', HTMLElement).textContent = `Waiting to join ${session.title}`;
+    document.title = `Waiting · ${session.title} · Hearth`;
+    show('waiting');
+  });
+  current.on('joined', ({ resumeToken }) => {
+    if (mine !== generation) return;
+    if (resumeToken) localStorage.setItem(resumeKey(sessionId), resumeToken);
+    show('room');
+  });
   current.on('ended', (end) => {
-    if (call !== current) return;
+    if (mine !== generation) return;
     room?.destroy();
     room = null;
     switch (end.reason) {
@@ -237,13 +230,13 @@ async function enterRoom(sessionId, name, hostKey) {
       case 'lost':
         showMessage('Connection lost', end.message, here);
         break;
-      case 'error':
-        showMessage(
-          end.code === 'unknown_session' ? 'Session not found' : current.participantId ? 'Disconnected by the server' : 'Could not join',
-          end.message,
-          end.code === 'unknown_session' ? null : here,
-        );
+      case 'error': {
+        const ending = endingFor(end.code ?? '', end.message);
+        // A code we have no words for: say whether we ever got in.
+        const title = ending.title === 'Could not join' && current.participantId ? 'Disconnected by the server' : ending.title;
+        showMessage(title, ending.text, ending.rejoin ? here : null);
         break;
+      }
     }
   });
   current.start();
@@ -258,20 +251,9 @@ function leaveCurrent() {
   call = null;
 }
 
-/**
- * @param {string} text
- * @returns {HTMLElement}
- */
-function noticeElement(text) {
-  const item = document.createElement('p');
-  item.className = 'notice';
-  item.dataset.testid = 'notice';
-  item.textContent = text;
-  return item;
-}
-
 byId('start-form', HTMLFormElement).addEventListener('submit', (event) => void startSession(event));
 byId('join-form', HTMLFormElement).addEventListener('submit', joinSession);
+byId('waiting-leave', HTMLButtonElement).addEventListener('click', () => call?.leave());
 window.addEventListener('popstate', () => {
   leaveCurrent();
   route();
@@ -280,17 +262,32 @@ window.addEventListener('popstate', () => {
 // Read-only handles for tests and debugging: `hearth.state()`, `hearth.subscribePc.getStats()`.
 Object.defineProperty(window, 'hearth', {
   value: Object.freeze({
-    state: () => ({
-      status: call?.status ?? 'idle',
-      participantId: call?.participantId ?? null,
-      role: call?.role ?? null,
-      session: call?.session ?? null,
-      inviteUrl,
-      participants: call ? [...call.participants.values()] : [],
-      tracks: call ? [...call.tracks.values()] : [],
-      remoteTracks: call ? [...call.remoteTracks.values()] : [],
-      tiles: room?.tileStates() ?? [],
-    }),
+    state: () => {
+      const publisher = call?.publisher;
+      return {
+        status: call?.status ?? 'idle',
+        participantId: call?.participantId ?? null,
+        role: call?.role ?? null,
+        self: call?.self ?? null,
+        session: call?.session ?? null,
+        settings: call?.settings ?? null,
+        inviteUrl: call?.inviteUrl ?? null,
+        participants: call ? [...call.participants.values()] : [],
+        waiting: call?.waiting ?? [],
+        chat: call?.chat ?? [],
+        tracks: call ? [...call.remote.announced.values()] : [],
+        remoteTracks: call?.remote.list() ?? [],
+        publishing: publisher?.allowed ?? false,
+        localTracks: [
+          ...(publisher?.stream?.getTracks() ?? []).map((track) => ({
+            id: track.id, kind: track.kind, source: track.kind === 'audio' ? 'microphone' : 'camera', enabled: track.enabled,
+          })),
+          ...(publisher?.screen ? [{ id: publisher.screen.id, kind: 'video', source: 'screen', enabled: publisher.screen.enabled }] : []),
+        ],
+        tiles: room?.tileStates() ?? [],
+        end: call?.end ?? null,
+      };
+    },
     get subscribePc() {
       return call?.subscribePc ?? null;
     },

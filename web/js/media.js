@@ -1,4 +1,4 @@
-// Opening the local camera and microphone.
+// Opening the local camera, microphone and screen.
 
 /**
  * @typedef {object} LocalMedia
@@ -57,4 +57,28 @@ function describe(error) {
     }
   }
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Asks the user for a screen, window or tab to share.
+ * @returns {Promise<MediaStreamTrack>} the video track of the capture
+ */
+export async function openScreen() {
+  if (!navigator.mediaDevices?.getDisplayMedia) {
+    throw new Error('This browser cannot share the screen.');
+  }
+  const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+  const [track] = stream.getVideoTracks();
+  if (!track) throw new Error('The screen capture has no video.');
+  return track;
+}
+
+/**
+ * Why a screen share could not start, for the user; null when they just cancelled the picker.
+ * @param {unknown} error
+ * @returns {string | null}
+ */
+export function screenProblem(error) {
+  if (error instanceof DOMException && error.name === 'NotAllowedError') return null;
+  return `Could not share the screen: ${describe(error)}`;
 }

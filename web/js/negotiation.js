@@ -1,15 +1,24 @@
 // The two peer connections of a participant (docs/protocol.md, "Media"):
-//   publish   - we offer; carries our microphone and camera, sendonly.
+//   publish   - we offer; carries our microphone, camera and screen, sendonly.
 //   subscribe - the server offers; carries everyone else's tracks, we only answer.
 // Because each connection has exactly one offering side, there is no glare to resolve. This
 // module knows neither the DOM nor the WebSocket: it talks through the `NegotiationHooks`.
 
 /** @typedef {import('./protocol.js').PcTarget} PcTarget */
 /** @typedef {import('./protocol.js').IceCandidate} IceCandidate */
+/** @typedef {import('./protocol.js').TrackSource} TrackSource */
+
+/**
+ * One track to send, and what it is (the server tells subscribers).
+ * @typedef {object} Outgoing
+ * @property {MediaStreamTrack} track
+ * @property {TrackSource} source
+ */
 
 /**
  * @typedef {object} NegotiationHooks
- * @property {(sdp: string) => void} sendPublishOffer
+ * @property {(sdp: string, sources: Record<string, TrackSource>) => void} sendPublishOffer
+ *   `sources` names what each sent track is, by MediaStreamTrack id (the msid in the SDP)
  * @property {(sdp: string) => void} sendSubscribeAnswer
  * @property {(target: PcTarget, candidate: IceCandidate) => void} sendCandidate
  * @property {(participantId: string, track: MediaStreamTrack, stream: MediaStream) => void} onRemoteTrack
@@ -18,6 +27,12 @@
  * @property {(target: PcTarget, what: string, error: unknown) => void} onError
  *   a negotiation step failed; the connection may be unusable
  */
+
+/**
+ * How long a publish offer waits for its answer before it is given up (rolled back), so one
+ * lost answer cannot stall every later change of what we send.
+ */
+const PUBLISH_ANSWER_MS = 20_000;
 
 /**
  * Runs async steps strictly one after another, in the order they were queued. Offers,
@@ -141,6 +156,17 @@ class Leg {
   }
 }
 
+/**
+ * The BUNDLE tag of a session description: the mid of the m-section whose transport the
+ * others share (the first one of the group).
+ * @param {string | undefined} sdp
+ * @returns {string | null}
+ */
+function bundleTag(sdp) {
+  const match = /^a=group:BUNDLE (\S+)/m.exec(sdp ?? '');
+  return match ? match[1] : null;
+}
+
 /** Both connections of one participant. */
 export class Negotiator {
   /**
@@ -156,9 +182,17 @@ export class Negotiator {
     this.publishLeg = null;
     /** @private @type {Leg | null} */
     this.subscribeLeg = null;
+    /** @private @type {Map<string, RTCRtpTransceiver>} our sending transceivers, by track id */
+    this.transceivers = new Map();
+    /** @private @type {Record<string, TrackSource>} what each sent track is, for the next offer */
+    this.sources = {};
+    /** @private an offer is queued and has not been created yet */
+    this.offerQueued = false;
+    /** @private @type {((sdp: string | null) => void) | null} resolves the outstanding offer */
+    this.answerWaiter = null;
   }
 
-  /** The publish connection, once `publish` was called. @returns {RTCPeerConnection | null} */
+  /** The publish connection, once something was published. @returns {RTCPeerConnection | null} */
   get publishPc() {
     return this.publishLeg?.pc ?? null;
   }
@@ -169,38 +203,105 @@ export class Negotiator {
   }
 
   /**
-   * Starts sending our tracks: one sendonly transceiver per track, then our offer.
-   * @param {MediaStream} stream
+   * Makes the publish connection send exactly these tracks, then offers the change. A track
+   * that is no longer listed has its transceiver stopped (its m-line is rejected, so the server
+   * unpublishes it), except the one carrying the shared transport, which goes inactive; a new
+   * track gets a sendonly transceiver of its own, so the msid in the SDP is its own id. Calling
+   * this with nothing before anything was published does nothing.
+   * @param {Outgoing[]} outgoing
    */
-  publish(stream) {
-    if (this.publishLeg) throw new Error('already publishing');
-    const leg = new Leg('publish', this.config, this.hooks);
+  setOutgoing(outgoing) {
+    if (!this.publishLeg && outgoing.length === 0) return;
+    const leg = this.publishLeg ?? new Leg('publish', this.config, this.hooks);
     this.publishLeg = leg;
-    // Audio first, then video: a stable m-line order makes SDP dumps easier to compare.
-    const tracks = [...stream.getAudioTracks(), ...stream.getVideoTracks()];
-    for (const track of tracks) {
-      leg.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    const wanted = new Map(outgoing.map((entry) => [entry.track.id, entry]));
+    let changed = false;
+    const tag = bundleTag(leg.pc.localDescription?.sdp);
+    for (const [trackId, transceiver] of this.transceivers) {
+      if (wanted.has(trackId)) continue;
+      this.transceivers.delete(trackId);
+      changed = true;
+      if (tag !== null && transceiver.mid === tag) {
+        // This m-section carries the transport every other one shares (the BUNDLE tag).
+        // Rejecting it makes the browser open a new ICE/DTLS transport for whatever is
+        // published next, which the server cannot follow. Keep it, idle, for good; new tracks
+        // get new transceivers (new SSRC and msid, so the server sees a new track).
+        transceiver.direction = 'inactive';
+        transceiver.sender.replaceTrack(null).catch((error) => this.hooks.onError('publish', 'replaceTrack', error));
+      } else {
+        transceiver.stop();
+      }
     }
+    // Audio first, then video: a stable m-line order makes SDP dumps easier to compare.
+    const ordered = [...outgoing].sort((a, b) => Number(a.track.kind === 'video') - Number(b.track.kind === 'video'));
+    for (const { track } of ordered) {
+      if (this.transceivers.has(track.id)) continue;
+      const stream = new MediaStream([track]);
+      this.transceivers.set(track.id, leg.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] }));
+      changed = true;
+    }
+    this.sources = Object.fromEntries(outgoing.map(({ track, source }) => [track.id, source]));
+    if (changed) this.offerPublish(leg);
+  }
+
+  /**
+   * Queues one publish offer. Offers wait for the previous answer (a new offer while one is
+   * outstanding would make the answer apply to the wrong description), and changes made
+   * meanwhile are folded into the next offer rather than each sending its own.
+   * @private
+   * @param {Leg} leg
+   */
+  offerPublish(leg) {
+    if (this.offerQueued) return;
+    this.offerQueued = true;
     leg.queue.run(async () => {
+      this.offerQueued = false;
       await leg.pc.setLocalDescription(await leg.pc.createOffer());
       const sdp = leg.pc.localDescription?.sdp;
       if (!sdp) throw new Error('no local description after setLocalDescription');
-      this.hooks.sendPublishOffer(sdp);
+      /** @type {ReturnType<typeof setTimeout> | undefined} */
+      let timer;
+      /** @type {Promise<string | null>} */
+      const answered = new Promise((resolve) => {
+        this.answerWaiter = resolve;
+        timer = setTimeout(() => {
+          console.warn('hearth: no publish_answer in time; giving the offer up');
+          this.publishRefused();
+        }, PUBLISH_ANSWER_MS);
+      });
+      this.hooks.sendPublishOffer(sdp, { ...this.sources });
       leg.localDescriptionSent();
+      const answer = await answered;
+      clearTimeout(timer);
+      if (leg.pc.signalingState === 'closed') return;
+      if (answer === null) {
+        // Refused: go back to the last agreed state; the next change offers again.
+        await leg.pc.setLocalDescription({ type: 'rollback' });
+        return;
+      }
+      await leg.setRemote({ type: 'answer', sdp: answer });
     }, (error) => this.hooks.onError('publish', 'offer', error));
   }
 
   /** @param {string} sdp the server's answer to our publish offer */
   handlePublishAnswer(sdp) {
-    const leg = this.publishLeg;
-    if (!leg) {
-      console.warn('hearth: publish_answer without a publish connection');
+    const waiter = this.answerWaiter;
+    this.answerWaiter = null;
+    if (!waiter) {
+      console.warn('hearth: publish_answer without an offer outstanding');
       return;
     }
-    leg.queue.run(
-      () => leg.setRemote({ type: 'answer', sdp }),
-      (error) => this.hooks.onError('publish', 'answer', error),
-    );
+    waiter(sdp);
+  }
+
+  /**
+   * The server refused our last publish offer (`invalid_sdp`, `forbidden`): stop waiting for
+   * its answer. Does nothing when no offer is outstanding.
+   */
+  publishRefused() {
+    const waiter = this.answerWaiter;
+    this.answerWaiter = null;
+    waiter?.(null);
   }
 
   /** @param {string} sdp a server offer for the subscribe connection */
@@ -231,6 +332,7 @@ export class Negotiator {
 
   /** Closes both connections; the negotiator is unusable afterwards. */
   close() {
+    this.publishRefused();
     this.publishLeg?.close();
     this.subscribeLeg?.close();
   }

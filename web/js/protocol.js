@@ -23,11 +23,22 @@ const FATAL_CODES = new Set([
   'too_slow',
   'shutting_down',
   'internal',
+  'invalid_link',
+  'session_ended',
+  'session_locked',
+  'session_full',
+  'removed',
+  'declined',
 ]);
+
+/** Longest chat message, in characters (`MAX_CHAT_CHARS` in crates/proto). */
+export const MAX_CHAT_CHARS = 2000;
 
 /** @typedef {'publish' | 'subscribe'} PcTarget */
 /** @typedef {'audio' | 'video'} MediaKind */
-/** @typedef {'host' | 'attendee'} Role */
+/** @typedef {'host' | 'cohost' | 'speaker' | 'attendee'} Role */
+/** @typedef {'room' | 'stage'} Shape */
+/** @typedef {'microphone' | 'camera' | 'screen'} TrackSource */
 
 /**
  * An ICE candidate in the browser's `RTCIceCandidateInit` shape.
@@ -45,6 +56,7 @@ const FATAL_CODES = new Set([
  * @property {Role} role
  * @property {boolean} audio_muted
  * @property {boolean} video_muted
+ * @property {boolean} hand_raised
  */
 
 /**
@@ -53,6 +65,7 @@ const FATAL_CODES = new Set([
  * @property {string} participant_id equal to the MediaStream id the subscriber sees
  * @property {MediaKind} kind
  * @property {string} codec MIME type, e.g. `video/VP8`
+ * @property {TrackSource} [source] absent from older servers: then microphone or camera
  */
 
 /**
@@ -62,14 +75,58 @@ const FATAL_CODES = new Set([
  */
 
 /**
+ * @typedef {object} SessionSettings
+ * @property {Shape} shape
+ * @property {boolean} locked no new joins
+ * @property {boolean} waiting_room attendees wait until a host admits them
+ * @property {number} max_participants
+ */
+
+/**
+ * A partial change of settings; absent fields stay as they are.
+ * @typedef {object} SettingsChange
+ * @property {Shape} [shape]
+ * @property {boolean} [locked]
+ * @property {boolean} [waiting_room]
+ */
+
+/**
+ * A chat message as the server stamped it: `name` is the sender's name as the server knows it.
+ * @typedef {object} ChatMessage
+ * @property {string} id
+ * @property {string} from the sender's participant id
+ * @property {string} name
+ * @property {string} text
+ * @property {number} at_ms milliseconds since the Unix epoch
+ */
+
+/**
+ * Someone in the waiting room.
+ * @typedef {object} WaitingInfo
+ * @property {string} id their participant id once admitted
+ * @property {string} name
+ */
+
+/**
  * Messages from the client to the server.
- * @typedef {{type: 'join', version: number, session_id: string, name: string, host_key?: string}
- *   | {type: 'publish_offer', sdp: string}
+ * @typedef {{type: 'join', version: number, session_id: string, name: string, host_key?: string,
+ *     invite_key?: string, resume_token?: string}
+ *   | {type: 'publish_offer', sdp: string, sources: Record<string, TrackSource>}
  *   | {type: 'subscribe_answer', sdp: string}
  *   | {type: 'candidate', target: PcTarget, candidate: IceCandidate}
  *   | {type: 'mute', kind: MediaKind, muted: boolean}
  *   | {type: 'ping', nonce: number}
- *   | {type: 'leave'}} ClientMessage
+ *   | {type: 'leave'}
+ *   | {type: 'chat', text: string}
+ *   | {type: 'raise_hand', raised: boolean}
+ *   | {type: 'mute_participant', participant_id: string, kind: MediaKind}
+ *   | {type: 'remove_participant', participant_id: string}
+ *   | {type: 'set_role', participant_id: string, role: Role}
+ *   | {type: 'update_settings', change: SettingsChange}
+ *   | {type: 'rotate_invite'}
+ *   | {type: 'admit', participant_id: string}
+ *   | {type: 'decline', participant_id: string}
+ *   | {type: 'end_session'}} ClientMessage
  */
 
 /**
@@ -81,6 +138,11 @@ const FATAL_CODES = new Set([
  * @property {SessionInfo} session
  * @property {ParticipantInfo[]} participants everyone already there, not you
  * @property {TrackInfo[]} tracks every track already published
+ * @property {SessionSettings} settings
+ * @property {ChatMessage[]} chat recent chat, oldest first
+ * @property {string} resume_token send it in later joins to this session
+ * @property {string} [invite_url] hosts and co-hosts only
+ * @property {WaitingInfo[]} [waiting] hosts and co-hosts only; absent when nobody waits
  */
 
 /**
@@ -93,6 +155,7 @@ const FATAL_CODES = new Set([
 /**
  * Messages from the server to the client.
  * @typedef {JoinedMessage
+ *   | {type: 'waiting', session: SessionInfo}
  *   | {type: 'participant_joined', participant: ParticipantInfo}
  *   | {type: 'participant_updated', participant: ParticipantInfo}
  *   | {type: 'participant_left', participant_id: string}
@@ -101,6 +164,11 @@ const FATAL_CODES = new Set([
  *   | {type: 'publish_answer', sdp: string}
  *   | {type: 'subscribe_offer', sdp: string}
  *   | {type: 'candidate', target: PcTarget, candidate: IceCandidate}
+ *   | {type: 'chat', message: ChatMessage}
+ *   | {type: 'settings_updated', settings: SessionSettings}
+ *   | {type: 'waiting_updated', waiting: WaitingInfo[]}
+ *   | {type: 'invite_rotated', invite_url: string}
+ *   | {type: 'muted_by_host', kind: MediaKind}
  *   | {type: 'pong', nonce: number}
  *   | ErrorMessage} ServerMessage
  */

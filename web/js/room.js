@@ -1,11 +1,18 @@
-// The room page: tiles, controls, invite link and notices. Drives a Call through its methods
-// and renders its events; it never sees the WebSocket or the peer connections.
+// The room page: tiles (cameras and shared screens), the control bar, the side panels and
+// notices. Drives a Call through its methods and renders its events; it never sees the
+// WebSocket or the peer connections.
 
-import { Tile, deviceIcon, deviceOffIcon } from './tile.js';
+import { Controls } from './controls.js';
+import { byId } from './dom.js';
+import { ChatPanel } from './panels/chat.js';
+import { ParticipantsPanel } from './panels/participants.js';
+import { SettingsPanel } from './panels/settings.js';
+import { canPublish, runsSession } from './permissions.js';
+import { Tile } from './tile.js';
 
 /** @typedef {import('./call.js').Call} Call */
 /** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
-/** @typedef {import('./protocol.js').MediaKind} MediaKind */
+/** @typedef {import('./controls.js').PanelName} PanelName */
 
 /**
  * What a test (or a curious user) can read about a tile.
@@ -13,28 +20,11 @@ import { Tile, deviceIcon, deviceOffIcon } from './tile.js';
  * @property {string} participantId
  * @property {string} name
  * @property {boolean} local
+ * @property {boolean} screen
  * @property {boolean} audioMuted
  * @property {boolean} videoMuted
  * @property {number} videoWidth
  * @property {number} videoHeight
- */
-
-/**
- * The page elements the room works with (all in index.html).
- * @typedef {object} RoomElements
- * @property {HTMLElement} status
- * @property {HTMLElement} notices
- * @property {HTMLElement} tiles
- * @property {HTMLElement} title
- * @property {HTMLElement} count
- * @property {HTMLElement} invitePanel
- * @property {HTMLInputElement} inviteLink
- * @property {HTMLElement} inviteStatus
- * @property {HTMLButtonElement} micButton
- * @property {HTMLButtonElement} cameraButton
- * @property {HTMLButtonElement} inviteButton
- * @property {HTMLButtonElement} soundButton
- * @property {HTMLButtonElement} leaveButton
  */
 
 /** How long a notice stays on screen. */
@@ -43,47 +33,92 @@ const NOTICE_MS = 8_000;
 export class RoomView {
   /**
    * @param {Call} call
-   * @param {RoomElements} elements
-   * @param {string} inviteUrl the link to give to others
    * @param {string} name our display name
    */
-  constructor(call, elements, inviteUrl, name) {
+  constructor(call, name) {
     /** @private @readonly */
     this.call = call;
     /** @private @readonly */
-    this.el = elements;
+    this.name = name;
     /** @private @readonly */
-    this.inviteUrl = inviteUrl;
-    /** @private @type {Map<string, Tile>} remote tiles by participant id */
+    this.el = {
+      status: byId('room-status', HTMLElement),
+      notices: byId('notices', HTMLElement),
+      tiles: byId('tiles', HTMLElement),
+      screens: byId('screens', HTMLElement),
+      title: byId('room-title', HTMLElement),
+      count: byId('room-count', HTMLElement),
+      shape: byId('room-shape', HTMLElement),
+      locked: byId('room-locked', HTMLElement),
+      audienceNote: byId('audience-note', HTMLElement),
+      chatUnread: byId('chat-unread', HTMLElement),
+      people: byId('people-button', HTMLButtonElement),
+      /** @type {Record<PanelName, HTMLElement>} */
+      panels: {
+        people: byId('people-panel', HTMLElement),
+        chat: byId('chat-panel', HTMLElement),
+        settings: byId('settings-panel', HTMLElement),
+      },
+    };
+    /** @private @type {Map<string, Tile>} remote camera tiles by participant id */
     this.tiles = new Map();
+    /** @private @type {Map<string, Tile>} remote screen tiles by participant id */
+    this.screenTiles = new Map();
+    /** @private @type {Tile | null} our camera preview, while we publish */
+    this.localTile = null;
+    /** @private @type {Tile | null} our shared screen */
+    this.localScreenTile = null;
+    /** @private @type {PanelName | null} */
+    this.openPanel = null;
     /** @private @readonly removes every DOM listener at once on destroy */
     this.listeners = new AbortController();
     /** @private @type {(() => void)[]} */
     this.unsubscribe = [];
 
-    this.el.tiles.replaceChildren();
-    this.el.notices.replaceChildren();
-    this.el.invitePanel.hidden = true;
-    this.el.soundButton.hidden = true;
-    this.el.status.textContent = 'Connecting…';
-    this.el.count.textContent = '';
+    const el = this.el;
+    el.tiles.replaceChildren();
+    el.screens.replaceChildren();
+    el.notices.replaceChildren();
+    el.status.textContent = 'Connecting…';
+    el.count.textContent = '';
+    el.shape.hidden = true;
+    el.locked.hidden = true;
+    el.audienceNote.hidden = true;
+    for (const panel of Object.values(el.panels)) panel.hidden = true;
 
+    const signal = this.listeners.signal;
     /** @private @readonly */
-    this.localTile = new Tile({ participantId: 'local', name, local: true });
-    this.localTile.setStream(call.localStream);
-    this.el.tiles.append(this.localTile.element);
-
-    this.bindControls();
+    this.controls = new Controls(call, {
+      togglePanel: (panel) => this.setPanel(this.openPanel === panel ? null : panel),
+      enableSound: () => {
+        // This click is the gesture the browser wanted: unmute and play every remote tile.
+        for (const tile of this.tiles.values()) {
+          tile.video.muted = false;
+          tile.play();
+        }
+      },
+    }, signal);
+    /** @private @readonly */
+    this.people = new ParticipantsPanel(call, (text) => this.notice(text));
+    /** @private @readonly */
+    this.chat = new ChatPanel(call, (unread) => {
+      el.chatUnread.textContent = String(unread);
+      el.chatUnread.hidden = unread === 0;
+    }, signal);
+    /** @private @readonly */
+    this.settings = new SettingsPanel(call, signal);
     this.bindCall();
-    this.renderLocalState();
+    this.render();
   }
 
   /** @returns {TileState[]} every tile on the page, ours first */
   tileStates() {
-    return [this.localTile, ...this.tiles.values()].map((tile) => ({
+    const local = [this.localTile, this.localScreenTile].filter((tile) => tile !== null);
+    return [...local, ...this.tiles.values(), ...this.screenTiles.values()].map((tile) => ({
       participantId: tile.element.dataset.participantId ?? tile.participantId,
       name: tile.name,
-      local: tile === this.localTile,
+      local: local.includes(tile),
+      screen: tile.element.classList.contains('screen'),
       audioMuted: tile.element.dataset.audioMuted === 'true',
       videoMuted: tile.element.dataset.videoMuted === 'true',
       videoWidth: tile.video.videoWidth,
@@ -95,65 +130,108 @@ export class RoomView {
   destroy() {
     this.listeners.abort();
     for (const off of this.unsubscribe) off();
-    for (const tile of this.tiles.values()) tile.remove();
+    for (const tile of [...this.tiles.values(), ...this.screenTiles.values()]) tile.remove();
     this.tiles.clear();
-    this.localTile.remove();
-  }
-
-  /** @private */
-  bindControls() {
-    const signal = this.listeners.signal;
-    this.el.micButton.addEventListener('click', () => {
-      this.call.setMuted('audio', !this.call.isMuted('audio'));
-    }, { signal });
-    this.el.cameraButton.addEventListener('click', () => {
-      this.call.setMuted('video', !this.call.isMuted('video'));
-    }, { signal });
-    this.el.inviteButton.addEventListener('click', () => void this.showInvite(), { signal });
-    this.el.leaveButton.addEventListener('click', () => this.call.leave(), { signal });
-    this.el.soundButton.addEventListener('click', () => {
-      // This click is the gesture the browser wanted: unmute and play every remote tile.
-      for (const tile of this.tiles.values()) {
-        tile.video.muted = false;
-        tile.play();
-      }
-      this.el.soundButton.hidden = true;
-    }, { signal });
+    this.screenTiles.clear();
+    this.localTile?.remove();
+    this.localScreenTile?.remove();
+    for (const panel of Object.values(this.el.panels)) panel.hidden = true;
   }
 
   /** @private */
   bindCall() {
     const call = this.call;
+    const refresh = () => this.render();
     this.unsubscribe.push(
-      call.on('joined', ({ participantId, session }) => {
+      call.on('joined', ({ session }) => {
         this.el.status.textContent = '';
         this.el.title.textContent = session.title;
-        this.localTile.element.dataset.participantId = participantId;
         document.title = `${session.title} · Hearth`;
-        this.renderCount();
+        this.chat.renderAll();
+        refresh();
       }),
-      call.on('participant_added', (participant) => this.addTile(participant)),
-      call.on('participant_changed', (participant) => {
-        const tile = this.tiles.get(participant.id) ?? this.addTile(participant);
-        tile.setMuted(participant.audio_muted, participant.video_muted);
+      call.on('participant_added', refresh),
+      call.on('participant_changed', refresh),
+      call.on('participant_removed', refresh),
+      call.on('self', refresh),
+      call.on('settings', () => {
+        this.settings.settled();
+        refresh();
       }),
-      call.on('participant_removed', (participantId) => {
-        this.tiles.get(participantId)?.remove();
-        this.tiles.delete(participantId);
-        this.renderCount();
+      call.on('waiting_list', refresh),
+      call.on('media', (participantId) => this.renderMedia(participantId)),
+      call.on('local', refresh),
+      call.on('invite', () => {
+        this.notice('A new invite link was made; the old one no longer works.');
+        refresh();
       }),
-      call.on('stream', ({ participantId, stream }) => {
-        this.tiles.get(participantId)?.setStream(stream);
+      call.on('chat', (message) => this.chat.append(message)),
+      call.on('refused', () => {
+        this.settings.settled();
+        refresh();
       }),
-      call.on('local_mute', () => this.renderLocalState()),
       call.on('notice', (text) => this.notice(text)),
     );
   }
 
   /**
    * @private
+   * @param {PanelName | null} panel
+   */
+  setPanel(panel) {
+    const role = this.call.role;
+    if (panel === 'settings' && !(role && runsSession(role))) panel = null;
+    this.openPanel = panel;
+    for (const [name, element] of Object.entries(this.el.panels)) element.hidden = name !== panel;
+    this.controls.setOpenPanel(panel);
+    this.chat.setOpen(panel === 'chat');
+  }
+
+  /** @private brings the whole page in line with the call */
+  render() {
+    const call = this.call;
+    const shape = call.settings.shape;
+    if (call.status === 'joined') {
+      this.el.shape.hidden = false;
+      this.el.shape.textContent = shape === 'stage' ? 'Stage' : 'Room';
+      this.el.locked.hidden = !call.settings.locked;
+    }
+    this.renderTiles();
+    this.renderLocal();
+    this.controls.render();
+    this.people.render();
+    this.settings.render();
+    if (this.openPanel === 'settings') this.setPanel('settings');
+    const attention = this.people.attention();
+    this.el.people.dataset.attention = String(attention);
+    this.el.people.title = attention > 0 ? `${attention} waiting or with a hand up` : 'People';
+    this.el.audienceNote.hidden = !(call.status === 'joined' && call.role && !canPublish(call.role, shape));
+    const n = call.participants.size + 1;
+    this.el.count.textContent = call.status !== 'joined' ? '' : n === 1 ? 'Only you' : `${n} people`;
+  }
+
+  /**
+   * A camera tile for everyone who may publish (on a stage: hosts and speakers) or does; the
+   * audience is listed in the People panel only.
+   * @private
+   */
+  renderTiles() {
+    const call = this.call;
+    const publishers = call.remote.publishers();
+    for (const participant of call.participants.values()) {
+      const onStage = canPublish(participant.role, call.settings.shape) || publishers.has(participant.id);
+      if (onStage) this.addTile(participant);
+      else this.removeTile(participant.id);
+    }
+    for (const id of [...this.tiles.keys(), ...this.screenTiles.keys()]) {
+      if (!call.participants.has(id)) this.removeTile(id);
+    }
+    this.el.tiles.dataset.count = String(this.tiles.size + (this.localTile ? 1 : 0));
+  }
+
+  /**
+   * @private
    * @param {ParticipantInfo} participant
-   * @returns {Tile}
    */
   addTile(participant) {
     let tile = this.tiles.get(participant.id);
@@ -162,65 +240,85 @@ export class RoomView {
         participantId: participant.id,
         name: participant.name,
         local: false,
-        onAutoplayBlocked: () => {
-          this.el.soundButton.hidden = false;
-        },
+        onAutoplayBlocked: () => this.controls.offerSound(),
       });
       this.tiles.set(participant.id, tile);
       this.el.tiles.append(tile.element);
-      // Media may have arrived before the tile (the order of events is not guaranteed).
-      const stream = this.call.streams.get(participant.id);
-      if (stream) tile.setStream(stream);
-      this.renderCount();
     }
     tile.setMuted(participant.audio_muted, participant.video_muted);
-    return tile;
+    tile.setHand(participant.hand_raised);
+    this.renderMedia(participant.id);
   }
 
-  /** @private */
-  renderCount() {
-    const n = this.tiles.size + 1;
-    this.el.count.textContent = n === 1 ? 'Only you' : `${n} people`;
-    this.el.tiles.dataset.count = String(n);
+  /**
+   * @private
+   * @param {string} participantId
+   */
+  removeTile(participantId) {
+    this.tiles.get(participantId)?.remove();
+    this.tiles.delete(participantId);
+    this.screenTiles.get(participantId)?.remove();
+    this.screenTiles.delete(participantId);
   }
 
-  /** @private */
-  renderLocalState() {
-    const micMuted = this.call.isMuted('audio');
-    const cameraMuted = this.call.isMuted('video');
-    this.localTile.setMuted(micMuted, cameraMuted);
-    renderToggle(this.el.micButton, 'mic', 'Mic', micMuted, this.call.hasDevice('audio'));
-    renderToggle(this.el.cameraButton, 'camera', 'Camera', cameraMuted, this.call.hasDevice('video'));
-  }
-
-  /** @private */
-  async showInvite() {
-    const { invitePanel, inviteLink, inviteStatus } = this.el;
-    invitePanel.hidden = false;
-    inviteLink.value = this.inviteUrl;
-    inviteStatus.textContent = '';
-    let copied = false;
-    // The async clipboard exists only in secure contexts (https, localhost); on plain http
-    // the link stays visible and selected so the user can copy it themselves.
-    if (navigator.clipboard && window.isSecureContext) {
-      try {
-        await navigator.clipboard.writeText(this.inviteUrl);
-        copied = true;
-      } catch {
-        // Refused (no focus, no permission): fall through to the manual way.
-      }
+  /**
+   * Attaches what we receive from someone to their tiles, adding or removing their screen tile.
+   * @private
+   * @param {string} participantId
+   */
+  renderMedia(participantId) {
+    const participant = this.call.participants.get(participantId);
+    if (!participant) return;
+    const media = this.call.remote.mediaOf(participantId);
+    const tile = this.tiles.get(participantId);
+    if (!tile && (media.camera?.getTracks().length ?? 0) > 0) {
+      this.addTile(participant);
+      return;
     }
-    inviteLink.focus();
-    inviteLink.select();
-    if (!copied) {
-      try {
-        copied = document.execCommand('copy');
-      } catch {
-        copied = false;
-      }
+    tile?.setStream(media.camera);
+    let screen = this.screenTiles.get(participantId);
+    if (media.screen && !screen) {
+      screen = new Tile({ participantId, name: participant.name, local: false, screen: true });
+      // A screen has no sound; muted, it may autoplay without a gesture.
+      screen.video.muted = true;
+      this.screenTiles.set(participantId, screen);
+      this.el.screens.append(screen.element);
     }
-    inviteStatus.textContent = copied ? 'Copied to clipboard' : 'Select and copy the link';
-    inviteStatus.dataset.copied = String(copied);
+    if (media.screen) screen?.setStream(media.screen);
+    else if (screen) {
+      screen.remove();
+      this.screenTiles.delete(participantId);
+    }
+  }
+
+  /** @private our own preview and screen, while we publish */
+  renderLocal() {
+    const publisher = this.call.publisher;
+    if (publisher.allowed && !this.localTile) {
+      this.localTile = new Tile({ participantId: this.call.participantId ?? 'local', name: this.name, local: true });
+      this.el.tiles.prepend(this.localTile.element);
+    } else if (!publisher.allowed && this.localTile) {
+      this.localTile.remove();
+      this.localTile = null;
+    }
+    if (this.localTile) {
+      this.localTile.setStream(publisher.stream);
+      this.localTile.setMuted(publisher.isMuted('audio'), publisher.isMuted('video'));
+      this.localTile.setHand(false);
+      if (this.call.participantId) this.localTile.element.dataset.participantId = this.call.participantId;
+    }
+    if (publisher.screen && !this.localScreenTile) {
+      this.localScreenTile = new Tile({ participantId: this.call.participantId ?? 'local', name: this.name, local: true, screen: true });
+      this.el.screens.prepend(this.localScreenTile.element);
+    } else if (!publisher.screen && this.localScreenTile) {
+      this.localScreenTile.remove();
+      this.localScreenTile = null;
+    }
+    if (this.localScreenTile && publisher.screen) {
+      const current = this.localScreenTile.video.srcObject;
+      const same = current instanceof MediaStream && current.getVideoTracks()[0] === publisher.screen;
+      if (!same) this.localScreenTile.setStream(new MediaStream([publisher.screen]));
+    }
   }
 
   /**
@@ -235,21 +333,4 @@ export class RoomView {
     this.el.notices.append(item);
     setTimeout(() => item.remove(), NOTICE_MS);
   }
-}
-
-/**
- * @param {HTMLButtonElement} button
- * @param {'mic' | 'camera'} device
- * @param {string} label
- * @param {boolean} muted
- * @param {boolean} available
- */
-function renderToggle(button, device, label, muted, available) {
-  button.disabled = !available;
-  button.setAttribute('aria-pressed', String(muted));
-  button.dataset.muted = String(muted);
-  button.title = !available ? `No ${label.toLowerCase()}` : muted ? `Turn ${label.toLowerCase()} on` : `Turn ${label.toLowerCase()} off`;
-  const text = document.createElement('span');
-  text.textContent = muted ? `${label} off` : `${label} on`;
-  button.replaceChildren(muted ? deviceOffIcon(device) : deviceIcon(device), text);
 }

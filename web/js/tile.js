@@ -1,5 +1,6 @@
 // One participant's tile: video (which also plays their audio), name label, and the
-// mic-off / camera-off indicators. Pure DOM; knows nothing of the call.
+// mic-off / camera-off / raised-hand indicators; or a shared screen. Pure DOM; knows nothing of
+// the call.
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -8,6 +9,12 @@ const ICONS = {
   mic: ['M9 5a3 3 0 0 1 6 0v6a3 3 0 0 1-6 0z', 'M5 11a7 7 0 0 0 14 0', 'M12 18v3'],
   camera: ['M3 8a1 1 0 0 1 1-1h10a1 1 0 0 1 1 1v8a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1z', 'M15 11l6-3v8l-6-3'],
   slash: ['M4 3l17 18'],
+  hand: [
+    'M8 13V6a1.5 1.5 0 0 1 3 0v5',
+    'M11 11V4.5a1.5 1.5 0 0 1 3 0V11',
+    'M14 11V6a1.5 1.5 0 0 1 3 0v5.5',
+    'M17 10a1.5 1.5 0 0 1 3 0v4a7 7 0 0 1-7 7h-1a7 7 0 0 1-5.6-2.8l-2.2-3a1.5 1.5 0 0 1 2.4-1.8L8 15',
+  ],
 };
 
 /**
@@ -45,6 +52,11 @@ export function deviceOffIcon(device) {
   return icon(device, 'slash');
 }
 
+/** @returns {SVGSVGElement} a raised hand */
+export function handIcon() {
+  return icon('hand');
+}
+
 /**
  * @param {string} name
  * @returns {string}
@@ -60,6 +72,8 @@ function initials(name) {
  * @property {string} participantId
  * @property {string} name
  * @property {boolean} local our own preview: muted (no echo) and mirrored
+ * @property {boolean} [screen] a shared screen rather than a camera: labelled "<name>'s screen",
+ *   never mirrored, shown whole
  * @property {(video: HTMLVideoElement) => void} [onAutoplayBlocked]
  *   the browser refused to play with sound before a user gesture
  */
@@ -73,8 +87,9 @@ export class Tile {
     this.options = options;
 
     const element = document.createElement('article');
-    element.className = 'tile';
-    element.dataset.testid = options.local ? 'local-tile' : 'tile';
+    const screen = options.screen ?? false;
+    element.className = screen ? 'tile screen' : 'tile';
+    element.dataset.testid = `${options.local ? 'local-' : ''}${screen ? 'screen-' : ''}tile`;
     element.dataset.participantId = options.participantId;
     element.dataset.name = options.name;
     element.dataset.hasVideo = 'false';
@@ -87,7 +102,7 @@ export class Tile {
     // Our own preview must not play our microphone back to us.
     video.muted = options.local;
     video.dataset.testid = 'tile-video';
-    if (options.local) video.classList.add('mirrored');
+    if (options.local && !screen) video.classList.add('mirrored');
     /** @readonly */
     this.video = video;
     /** @private the track ids last attached to the video element */
@@ -103,7 +118,18 @@ export class Tile {
     const name = document.createElement('span');
     name.className = 'tile-name';
     name.dataset.testid = 'tile-name';
-    name.textContent = options.local ? `${options.name} (you)` : options.name;
+    name.textContent = screen
+      ? (options.local ? 'Your screen' : `${options.name}'s screen`)
+      : (options.local ? `${options.name} (you)` : options.name);
+
+    const hand = document.createElement('span');
+    hand.className = 'indicator hand';
+    hand.dataset.testid = 'tile-hand';
+    hand.title = 'Hand raised';
+    hand.append(handIcon());
+    hand.hidden = true;
+    /** @private @readonly */
+    this.hand = hand;
 
     const micOff = document.createElement('span');
     micOff.className = 'indicator';
@@ -123,7 +149,7 @@ export class Tile {
     /** @private @readonly */
     this.cameraOff = cameraOff;
 
-    label.append(micOff, cameraOff, name);
+    label.append(hand, micOff, cameraOff, name);
     element.append(video, placeholder, label);
     this.setMuted(false, false);
   }
@@ -144,6 +170,11 @@ export class Tile {
     this.cameraOff.hidden = !videoMuted;
     this.element.dataset.audioMuted = String(audioMuted);
     this.element.dataset.videoMuted = String(videoMuted);
+  }
+
+  /** @param {boolean} raised */
+  setHand(raised) {
+    this.hand.hidden = !raised;
   }
 
   /**
