@@ -308,11 +308,15 @@ impl RoomTask {
                 "this session has ended",
             )));
         }
+        // A personal invite minted by a host is a re-invitation: it lets a removed person back
+        // in. The shared invite link does not.
+        let reinvited = request.invite_hash.is_some();
         match self
             .store
             .is_banned(self.session_id(), &request.credential_hash)
         {
             Ok(false) => {}
+            Ok(true) if reinvited => {}
             Ok(true) => {
                 return Some(JoinOutcome::Refused(refusal(
                     ErrorCode::Removed,

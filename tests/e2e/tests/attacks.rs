@@ -325,6 +325,70 @@ async fn a_removed_participant_cannot_come_back() {
     assert_eq!(server.occupancy(&id).await.0, 1, "only the host is inside");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_participant_can_be_reinvited_with_a_personal_link() {
+    let server = TestServer::start().await;
+    let (id, keys) = session(&server).await;
+    let mut host = try_join(&server, &id, Some(&keys.host), None, None)
+        .await
+        .ok()
+        .unwrap();
+    let guest = try_join(&server, &id, None, Some(&keys.invite), None)
+        .await
+        .ok()
+        .unwrap();
+    host.s
+        .send(&ClientMessage::RemoveParticipant {
+            participant_id: guest.id.clone(),
+        })
+        .await
+        .unwrap();
+    host.s
+        .recv_until(WAIT, |m| matches!(m, ServerMessage::ParticipantLeft { .. }))
+        .await
+        .unwrap();
+    refused(
+        &server,
+        &id,
+        None,
+        Some(&keys.invite),
+        Some(&guest.resume_token),
+        ErrorCode::Removed,
+    )
+    .await;
+    // The host changes their mind and sends them a personal link.
+    let host_addr = server.base.trim_start_matches("http://").to_owned();
+    let body = r#"{"role":"attendee"}"#;
+    let request = format!(
+        "POST /api/sessions/{id}/invites HTTP/1.1\r\nHost: {host_addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        keys.host,
+        body.len()
+    );
+    let text = raw_http(&host_addr, &request).await;
+    assert!(text.starts_with("HTTP/1.1 201"), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let personal = v["invite_url"]
+        .as_str()
+        .unwrap()
+        .split("?i=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    assert!(
+        try_join(
+            &server,
+            &id,
+            None,
+            Some(&personal),
+            Some(&guest.resume_token)
+        )
+        .await
+        .is_ok(),
+        "a re-invited person gets back in"
+    );
+}
+
 async fn raw_http(host: &str, request: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
