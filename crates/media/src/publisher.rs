@@ -223,13 +223,20 @@ impl Publisher {
     async fn end_stopped(&self, sending: &std::collections::HashSet<String>) {
         let stopped: Vec<Arc<PublishedTrack>> = {
             let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
-            let gone: Vec<String> = active.keys().filter(|id| !sending.contains(*id)).cloned().collect();
+            let gone: Vec<String> = active
+                .keys()
+                .filter(|id| !sending.contains(*id))
+                .cloned()
+                .collect();
             gone.iter().filter_map(|id| active.remove(id)).collect()
         };
         for track in stopped {
             track.end();
             tracing::debug!(track_id = %track.id(), "track stopped by the publisher's offer");
-            let _ = self.events.send(MediaEvent::TrackEnded(track.id().clone())).await;
+            let _ = self
+                .events
+                .send(MediaEvent::TrackEnded(track.id().clone()))
+                .await;
         }
     }
 

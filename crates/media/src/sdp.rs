@@ -66,9 +66,15 @@ m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:4\r\n";
         assert_eq!(
             sent,
             [
-                SentSection { mid: Some("0".into()), track_id: Some("mic-1".into()) },
+                SentSection {
+                    mid: Some("0".into()),
+                    track_id: Some("mic-1".into())
+                },
                 // No direction attribute means sendrecv.
-                SentSection { mid: Some("3".into()), track_id: Some("cam-2".into()) },
+                SentSection {
+                    mid: Some("3".into()),
+                    track_id: Some("cam-2".into())
+                },
             ]
         );
     }
