@@ -23,7 +23,8 @@ pub(crate) struct Driver {
 pub(crate) struct Ctx {
     pub(crate) outbox: mpsc::Sender<ClientMessage>,
     pub(crate) state: Shared,
-    pub(crate) publish: Arc<dyn PeerConnection>,
+    /// `None` for a receive-only participant.
+    pub(crate) publish: Option<Arc<dyn PeerConnection>>,
     pub(crate) subscribe: Arc<dyn PeerConnection>,
     pub(crate) publish_answer: Arc<Mutex<Option<oneshot::Sender<String>>>>,
 }
@@ -91,7 +92,9 @@ pub(crate) async fn handle(
             }
             // Candidates that raced ahead of the answer are applied once it is set.
             let queued = pending.remove(&PcTarget::Publish).unwrap_or_default();
-            let publish = Arc::clone(&d.publish);
+            let Some(publish) = d.publish.clone() else {
+                return;
+            };
             tokio::spawn(async move {
                 for _ in 0..100 {
                     if publish.remote_description().await.is_some() {
@@ -125,9 +128,11 @@ pub(crate) async fn handle(
             lock(&d.state).offers_answered += 1;
         }
         ServerMessage::Candidate { target, candidate } => {
-            let pc = match target {
-                PcTarget::Publish => &d.publish,
-                PcTarget::Subscribe => &d.subscribe,
+            let pc = match (target, &d.publish) {
+                (PcTarget::Publish, Some(publish)) => publish,
+                // A receive-only participant has nothing to apply a publish candidate to.
+                (PcTarget::Publish, None) => return,
+                (PcTarget::Subscribe, _) => &d.subscribe,
             };
             if pc.remote_description().await.is_some() {
                 add_candidate(pc.as_ref(), candidate).await;
@@ -176,11 +181,13 @@ pub(crate) async fn handle(
                 .is_some() =>
         {
             // The refusal of a pending publish: fail it now instead of letting it time out.
+            // Record the error first: failing the publish wakes its caller, which may look at
+            // the errors at once.
+            lock(&d.state).errors.push((code, message));
             d.publish_answer
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take();
-            lock(&d.state).errors.push((code, message));
         }
         ServerMessage::Error { code, message } => {
             lock(&d.state).errors.push((code, message));

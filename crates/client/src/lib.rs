@@ -6,7 +6,9 @@
 //!   bad-input tests.
 //! - [`Participant`]: joins, publishes synthetic Opus and VP8 or H.264 ([`VideoCodec`]), answers
 //!   subscribe offers and records what it receives.
-//! - [`payload`]: synthetic media whose every packet names its sender and carries a checksum.
+//! - [`payload`]: synthetic media whose every packet names its sender, carries its send time
+//!   and a checksum; receivers count loss and one-way latency ([`LatencyHistogram`]) cheaply,
+//!   for the load tool (`crates/bench`).
 
 mod codec;
 mod driver;
@@ -14,11 +16,14 @@ mod participant;
 pub mod payload;
 mod peer;
 mod publish;
+mod shape;
 mod signal;
 mod state;
+mod stats;
 
 pub use codec::VideoCodec;
-pub use participant::{ClientError, Key, Participant};
+pub use participant::{ClientError, JoinOptions, Key, Participant};
 pub use publish::PublishOptions;
 pub use signal::{Signal, SignalError};
-pub use state::{Received, Snapshot};
+pub use state::{Received, Snapshot, Traffic};
+pub use stats::{LatencyHistogram, now_us};

@@ -14,7 +14,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 use std::net::IpAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use webrtc::media_stream::track_local::TrackLocal;
@@ -26,15 +26,20 @@ use crate::codec::opus;
 use crate::driver::{Ctx, Driver, drive};
 use crate::peer::{Handler, build_pc};
 use crate::publish::{PublishOptions, send_media, watch_keyframe_requests};
-use crate::state::{RemoteTracks, Shared, Snapshot, lock, lock_tracks};
+use crate::state::{RemoteTracks, Shared, Snapshot, Traffic, lock, lock_tracks};
 
 /// A headless participant. Dropping it closes everything (like closing a tab).
 pub struct Participant {
     id: ParticipantId,
     state: Shared,
     outbox: mpsc::Sender<ClientMessage>,
-    publish: Arc<dyn PeerConnection>,
+    /// `None` for a receive-only participant: a viewer never publishes, so it does not pay for
+    /// a peer connection (a socket, ICE and DTLS) it would never use.
+    publish: Option<Arc<dyn PeerConnection>>,
     subscribe: Arc<dyn PeerConnection>,
+    /// When joining began (before the WebSocket connected): the load tool's join time runs from
+    /// here to the first media packet.
+    join_started: Instant,
     publish_answer: Arc<Mutex<Option<oneshot::Sender<String>>>>,
     tasks: Vec<JoinHandle<()>>,
     bind_ip: IpAddr,
@@ -53,6 +58,32 @@ pub enum ClientError {
     /// webrtc-rs failed.
     #[error("webrtc: {0}")]
     Webrtc(String),
+    /// A receive-only participant was asked to publish.
+    #[error("a receive-only participant cannot publish")]
+    ReceiveOnly,
+}
+
+impl ClientError {
+    /// The HTTP status when the server refused the WebSocket upgrade itself (429 when over the
+    /// per-address connection limit), before any protocol message.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Signal(SignalError::WebSocket(tokio_tungstenite::tungstenite::Error::Http(
+                response,
+            ))) => Some(response.status().as_u16()),
+            _ => None,
+        }
+    }
+}
+
+/// How to join, beyond the link.
+#[derive(Debug, Clone, Default)]
+pub struct JoinOptions {
+    /// The `resume_token` of an earlier join to this session.
+    pub resume_token: Option<String>,
+    /// Subscribe only: no publish peer connection, and [`Participant::publish_with`] fails.
+    /// What a viewer of a live session is.
+    pub receive_only: bool,
 }
 
 /// The key of the link a participant joins with.
@@ -87,6 +118,27 @@ impl Participant {
         resume_token: Option<String>,
         bind_ip: IpAddr,
     ) -> Result<Self, ClientError> {
+        let options = JoinOptions {
+            resume_token,
+            ..JoinOptions::default()
+        };
+        Self::join_with(http_base, session_id, name, key, bind_ip, options).await
+    }
+
+    /// Like [`Participant::join`], with [`JoinOptions`].
+    pub async fn join_with(
+        http_base: &str,
+        session_id: &SessionId,
+        name: &str,
+        key: Key,
+        bind_ip: IpAddr,
+        options: JoinOptions,
+    ) -> Result<Self, ClientError> {
+        let JoinOptions {
+            resume_token,
+            receive_only,
+        } = options;
+        let join_started = Instant::now();
         let ws_url = format!("{}/ws", http_base.replacen("http", "ws", 1));
         let mut signal = Signal::connect(&ws_url).await?;
         let (host_key, invite_key) = match key {
@@ -149,17 +201,21 @@ impl Participant {
         }));
         let (outbox, outbox_rx) = mpsc::channel(256);
         let remote_tracks: RemoteTracks = Arc::default();
-        let publish = build_pc(
-            bind_ip,
-            Handler {
+        let publish = if receive_only {
+            None
+        } else {
+            let handler = Handler {
                 target: PcTarget::Publish,
                 outbox: outbox.clone(),
                 state: Arc::clone(&state),
                 remote_tracks: None,
-            },
-        )
-        .await
-        .map_err(ClientError::Webrtc)?;
+            };
+            Some(
+                build_pc(bind_ip, handler)
+                    .await
+                    .map_err(ClientError::Webrtc)?,
+            )
+        };
         let subscribe = build_pc(
             bind_ip,
             Handler {
@@ -178,7 +234,7 @@ impl Participant {
             ctx: Ctx {
                 outbox: outbox.clone(),
                 state: Arc::clone(&state),
-                publish: Arc::clone(&publish),
+                publish: publish.clone(),
                 subscribe: Arc::clone(&subscribe),
                 publish_answer: Arc::clone(&publish_answer),
             },
@@ -189,6 +245,7 @@ impl Participant {
             outbox,
             publish,
             subscribe,
+            join_started,
             publish_answer,
             tasks: vec![driver],
             bind_ip,
@@ -204,6 +261,21 @@ impl Participant {
     /// A copy of everything observed so far.
     pub fn snapshot(&self) -> Snapshot {
         lock(&self.state).clone()
+    }
+
+    /// A copy of the media counters only: what was sent and received so far.
+    pub fn traffic(&self) -> Traffic {
+        let s = lock(&self.state);
+        Traffic {
+            packets_sent: s.packets_sent,
+            bytes_sent: s.bytes_sent,
+            received: s.received.clone(),
+        }
+    }
+
+    /// When joining began, before the WebSocket connected.
+    pub fn join_started(&self) -> Instant {
+        self.join_started
     }
 
     /// Sends a protocol message.
@@ -224,17 +296,23 @@ impl Participant {
     /// Publishes synthetic audio and video as described by `options`: Opus, and video in
     /// `options.video_codec`.
     pub async fn publish_with(&mut self, options: PublishOptions) -> Result<(), ClientError> {
+        let Some(publish) = self.publish.clone() else {
+            return Err(ClientError::ReceiveOnly);
+        };
         let me = self.id.to_string();
         let mut locals = Vec::new();
         let mut sources = std::collections::BTreeMap::new();
-        let mut tracks = vec![
-            (RtpCodecKind::Audio, opus(), "audio"),
-            (
+        let mut tracks = Vec::new();
+        if options.audio {
+            tracks.push((RtpCodecKind::Audio, opus(), "audio"));
+        }
+        if options.video {
+            tracks.push((
                 RtpCodecKind::Video,
                 options.video_codec.rtp_codec(),
                 "video",
-            ),
-        ];
+            ));
+        }
         if options.screen {
             tracks.push((
                 RtpCodecKind::Video,
@@ -259,19 +337,18 @@ impl Participant {
                     ..Default::default()
                 }],
             )));
-            self.publish
+            publish
                 .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
                 .await
                 .map_err(|e| ClientError::Webrtc(e.to_string()))?;
             locals.push((kind, track, ssrc));
         }
-        let offer = self
-            .publish
+        let offer = publish
             .create_offer(None)
             .await
             .map_err(|e| ClientError::Webrtc(e.to_string()))?;
         let sdp = offer.sdp.clone();
-        self.publish
+        publish
             .set_local_description(offer)
             .await
             .map_err(|e| ClientError::Webrtc(e.to_string()))?;
@@ -288,7 +365,7 @@ impl Participant {
             .map_err(|_| ClientError::Signal(SignalError::Closed))?;
         let answer = RTCSessionDescription::answer(answer)
             .map_err(|e| ClientError::Webrtc(e.to_string()))?;
-        self.publish
+        publish
             .set_remote_description(answer)
             .await
             .map_err(|e| ClientError::Webrtc(e.to_string()))?;
@@ -356,7 +433,9 @@ impl Participant {
         for task in self.tasks.drain(..) {
             task.abort();
         }
-        let _ = self.publish.close().await;
+        if let Some(publish) = &self.publish {
+            let _ = publish.close().await;
+        }
         let _ = self.subscribe.close().await;
     }
 

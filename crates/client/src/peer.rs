@@ -12,6 +12,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
@@ -116,6 +117,11 @@ pub(crate) async fn build_pc(
         );
     let settings = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        // When the server's connectivity check arrives before its trickled candidate (the usual
+        // order on loopback), the pair is peer-reflexive, and webrtc-rs waits a full second
+        // before nominating one. Browsers do not, so neither does a client that stands in for
+        // them: the load tool's join times must be the server's, not this client's.
+        .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
         .build();
     let runtime = default_runtime().ok_or("webrtc built without a runtime")?;
     let pc = PeerConnectionBuilder::new()

@@ -11,12 +11,18 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
 use crate::codec::{CLIENT_PT_OPUS, VideoCodec};
 use crate::payload;
+use crate::shape::{VideoShape, split};
 use crate::state::{Shared, lock};
+
+/// Bytes of an audio payload: Opus voice at about 48 kbit/s, 50 packets a second.
+const AUDIO_PAYLOAD: usize = 120;
+/// Body bytes of a video packet when the size is not derived from a bitrate.
+const FIXED_VIDEO_BODY: usize = 1000;
 
 /// How a participant publishes.
 #[derive(Debug, Clone, Copy)]
 pub struct PublishOptions {
-    /// RTP packets per video frame (30 frames a second).
+    /// RTP packets per video frame, when `video_bitrate` is not set.
     pub video_packets_per_frame: u16,
     /// A keyframe every this many frames; `None` sends keyframes only when asked (PLI/FIR),
     /// like an encoder would after its first one.
@@ -25,6 +31,17 @@ pub struct PublishOptions {
     pub video_codec: VideoCodec,
     /// Also share a "screen": a second video track declared as `screen` in `publish_offer`.
     pub screen: bool,
+    /// Publish a microphone track (Opus-sized packets, 50 a second).
+    pub audio: bool,
+    /// Publish a camera track. Off for an audio-only speaker.
+    pub video: bool,
+    /// Size video like an encoder at this many bits per second: frame sizes follow from the
+    /// bitrate and frame rate, keyframes are several times bigger than delta frames, and frames
+    /// are split into packets of at most 1200 bytes. `None`: `video_packets_per_frame` packets
+    /// of about 1000 bytes.
+    pub video_bitrate: Option<u32>,
+    /// Video frames per second.
+    pub frame_rate: u32,
 }
 
 impl Default for PublishOptions {
@@ -34,6 +51,10 @@ impl Default for PublishOptions {
             keyframe_every: Some(15),
             video_codec: VideoCodec::Vp8,
             screen: false,
+            audio: true,
+            video: true,
+            video_bitrate: None,
+            frame_rate: 30,
         }
     }
 }
@@ -61,6 +82,7 @@ pub(crate) async fn watch_keyframe_requests(
     }
 }
 
+/// Sends synthetic media on `track` until aborted, counting what it sent into `state`.
 pub(crate) async fn send_media(
     kind: RtpCodecKind,
     track: Arc<TrackLocalStaticRTP>,
@@ -70,17 +92,20 @@ pub(crate) async fn send_media(
     wants_keyframe: Arc<AtomicBool>,
     state: Shared,
 ) {
-    let packets_per_frame = options.video_packets_per_frame;
     let video = kind == RtpCodecKind::Video;
+    let frame_rate = options.frame_rate.max(1);
     let (period, payload_type, ts_step) = if video {
         (
-            Duration::from_millis(33),
+            Duration::from_micros(1_000_000 / u64::from(frame_rate)),
             options.video_codec.payload_type(),
-            3000u32,
+            90_000 / frame_rate,
         )
     } else {
         (Duration::from_millis(20), CLIENT_PT_OPUS, 960u32)
     };
+    let shape = options
+        .video_bitrate
+        .map(|bitrate| VideoShape::new(bitrate, frame_rate, options.keyframe_every));
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq: u16 = rand::random();
@@ -89,24 +114,36 @@ pub(crate) async fn send_media(
     let mut frame: u32 = 0;
     loop {
         ticker.tick().await;
-        let per_frame = if video { packets_per_frame.max(1) } else { 1 };
         let periodic = options
             .keyframe_every
             .is_some_and(|n| frame.is_multiple_of(n.max(1)));
         let keyframe = video && (periodic || wants_keyframe.swap(false, Ordering::Relaxed));
-        if keyframe {
-            lock(&state).keyframes_sent += 1;
-        }
-        for i in 0..per_frame {
+        let sizes: Vec<usize> = match (video, shape) {
+            (false, _) => vec![AUDIO_PAYLOAD],
+            (true, Some(shape)) => {
+                let jitter = rand::random::<f64>() * 2.0 - 1.0;
+                split(shape.frame_bytes(keyframe, jitter)).collect()
+            }
+            (true, None) => {
+                let overhead = payload::VIDEO_OVERHEAD;
+                vec![
+                    FIXED_VIDEO_BODY + overhead;
+                    usize::from(options.video_packets_per_frame.max(1))
+                ]
+            }
+        };
+        let mut bytes = 0;
+        for (i, size) in sizes.iter().enumerate() {
             let payload = if video {
-                video_payload(options.video_codec, me, counter, keyframe, i)
+                video_payload(options.video_codec, me, counter, keyframe, i == 0, *size)
             } else {
-                payload::audio(me, counter, 120)
+                payload::audio(me, counter, *size)
             };
+            bytes += payload.len() as u64;
             let packet = rtp::Packet {
                 header: rtp::header::Header {
                     version: 2,
-                    marker: !video || i + 1 == per_frame,
+                    marker: i + 1 == sizes.len(),
                     payload_type,
                     sequence_number: seq,
                     timestamp,
@@ -120,22 +157,39 @@ pub(crate) async fn send_media(
             seq = seq.wrapping_add(1);
             counter = counter.wrapping_add(1);
         }
+        {
+            let mut s = lock(&state);
+            s.packets_sent += sizes.len() as u64;
+            s.bytes_sent += bytes;
+            if keyframe {
+                s.keyframes_sent += 1;
+            }
+        }
         timestamp = timestamp.wrapping_add(ts_step);
         frame = frame.wrapping_add(1);
     }
 }
 
-/// Packet `index` of a video frame, framed as `codec` frames it.
-fn video_payload(codec: VideoCodec, me: &str, counter: u32, keyframe: bool, index: u16) -> Bytes {
+/// A video packet payload of about `size` bytes, framed as `codec` frames it; `first` is the
+/// first packet of its frame.
+fn video_payload(
+    codec: VideoCodec,
+    me: &str,
+    counter: u32,
+    keyframe: bool,
+    first: bool,
+    size: usize,
+) -> Bytes {
+    let body = size.saturating_sub(payload::VIDEO_OVERHEAD);
     match codec {
         // Only the first packet of a frame carries the start-of-partition descriptor (and with
         // it the keyframe bit).
         VideoCodec::Vp8 => {
-            let p = payload::video(me, counter, keyframe && index == 0, 1000);
-            if index == 0 { p } else { with_continuation(p) }
+            let p = payload::video(me, counter, keyframe && first, body);
+            if first { p } else { with_continuation(p) }
         }
         // Each packet is a whole slice NAL unit; every slice of an IDR picture is an IDR slice.
-        VideoCodec::H264 => payload::h264(me, counter, keyframe, 1000),
+        VideoCodec::H264 => payload::h264(me, counter, keyframe, body),
     }
 }
 

@@ -4,10 +4,12 @@ use hearth_proto::{MediaKind, ParticipantId, ParticipantInfo, TrackInfo};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use crate::codec::VideoCodec;
 use crate::payload;
+use crate::stats::{LatencyHistogram, now_us};
 
 /// What one received track delivered.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +36,42 @@ pub struct Received {
     last_seq: Option<u16>,
     /// The track ended on the subscribe connection.
     pub ended: bool,
+    /// RTP payload bytes received.
+    pub bytes: u64,
+    /// The highest sender counter among intact packets: how many packets the sender had sent
+    /// on this track, so the difference between two readings, against `intact`, is loss.
+    pub highest_counter: Option<u32>,
+    /// One-way latency of intact packets (receive time minus the payload's send time), in µs.
+    pub latency_us: LatencyHistogram,
+    /// When the first packet arrived.
+    pub first_packet_at: Option<Instant>,
+}
+
+impl Received {
+    /// Counts one intact packet with sender counter `counter`, sent at `sent_us`.
+    fn intact_packet(&mut self, counter: u32, sent_us: u64, now_us: u64) {
+        self.intact += 1;
+        // Wrapping comparison: the counter is a u32 that a very long run may wrap.
+        let newer = self
+            .highest_counter
+            .is_none_or(|h| counter.wrapping_sub(h) as i32 > 0);
+        if newer {
+            self.highest_counter = Some(counter);
+        }
+        self.latency_us.record(now_us.saturating_sub(sent_us));
+    }
+}
+
+/// What a participant sent and received, without the rest of [`Snapshot`]: cheap enough for the
+/// load tool to read every second from hundreds of participants.
+#[derive(Debug, Clone, Default)]
+pub struct Traffic {
+    /// RTP packets sent on every published track.
+    pub packets_sent: u64,
+    /// RTP payload bytes sent.
+    pub bytes_sent: u64,
+    /// Media received, by track id.
+    pub received: BTreeMap<String, Received>,
 }
 
 /// What the participant knows, as of now.
@@ -61,6 +99,10 @@ pub struct Snapshot {
     pub keyframe_requests: u64,
     /// Keyframes we sent.
     pub keyframes_sent: u64,
+    /// RTP packets we sent on every published track.
+    pub packets_sent: u64,
+    /// RTP payload bytes we sent.
+    pub bytes_sent: u64,
     /// Our own state as the server last described it (role, hand, mutes).
     pub me: Option<ParticipantInfo>,
     /// Session settings, as of `joined` and `settings_updated`.
@@ -121,19 +163,26 @@ pub(crate) async fn record_track(track: Arc<dyn TrackRemote>, state: Shared) {
     while let Some(event) = track.poll().await {
         match event {
             TrackRemoteEvent::OnRtpPacket(packet) => {
+                let received_us = now_us();
                 let decoded = match kind {
                     Some(MediaKind::Video) => {
-                        video_codec.and_then(|c| payload::decode_video(&packet.payload, c))
+                        video_codec.and_then(|c| payload::decode_video_ref(&packet.payload, c))
                     }
-                    _ => payload::decode(&packet.payload, false),
+                    _ => payload::decode_audio_ref(&packet.payload),
                 };
                 let mut s = lock(&state);
                 let Some(r) = s.received.get_mut(&track_id) else {
                     continue;
                 };
                 r.packets += 1;
+                r.bytes += packet.payload.len() as u64;
+                if r.first_packet_at.is_none() {
+                    r.first_packet_at = Some(Instant::now());
+                }
                 match decoded {
-                    Some(d) if d.sender == r.from => r.intact += 1,
+                    Some(d) if d.sender == r.from => {
+                        r.intact_packet(d.counter, d.sent_us, received_us);
+                    }
                     _ => r.corrupt += 1,
                 }
                 r.payload_type = packet.header.payload_type;

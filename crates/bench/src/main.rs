@@ -1,0 +1,160 @@
+//! `hearth-bench`: the load tool. `run` drives a running Hearth server through the real
+//! protocol with headless participants (WebSocket signaling, webrtc-rs peer connections,
+//! synthetic VP8- and Opus-shaped media) and reports what users and operators would notice:
+//! loss, latency, join time, and what the server paid for it. `floor` measures what any SFU must
+//! pay per forwarded packet on this machine. See `docs/performance.md`.
+
+mod churn;
+mod floor;
+mod http;
+mod load;
+mod measure;
+mod metrics;
+mod plan;
+mod procfs;
+mod progress;
+mod report;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Load tool for a Hearth server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a load scenario against a running server and report.
+    Run(RunArgs),
+    /// Measure the per-packet floor: SRTP protect of a 1200-byte packet plus one UDP send.
+    Floor(FloorArgs),
+}
+
+/// What to load the server with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Rooms of `--room-size`, everyone publishing audio and video.
+    Meeting,
+    /// One publisher (host of a stage session), `--viewers` receive-only attendees.
+    Live,
+    /// `--speakers` publishing audio only on a stage, `--listeners` receive-only attendees.
+    Audio,
+    /// One publishing host; participants join at `--join-rate` for `--duration` seconds, each
+    /// staying `--stay` seconds.
+    Churn,
+}
+
+/// Options of `run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Base URL of the server.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// The scenario.
+    #[arg(long, value_enum)]
+    pub scenario: Scenario,
+    /// meeting: number of rooms.
+    #[arg(long, default_value_t = 2)]
+    pub rooms: usize,
+    /// meeting: participants per room (4, 8, 16...).
+    #[arg(long, default_value_t = 4)]
+    pub room_size: usize,
+    /// live: receive-only viewers.
+    #[arg(long, default_value_t = 10)]
+    pub viewers: usize,
+    /// audio: publishing speakers.
+    #[arg(long, default_value_t = 10)]
+    pub speakers: usize,
+    /// audio: receive-only listeners.
+    #[arg(long, default_value_t = 50)]
+    pub listeners: usize,
+    /// Seconds measured (after everyone joined and the warm-up); churn: seconds of churn.
+    #[arg(long, default_value_t = 20)]
+    pub duration: u64,
+    /// Seconds between the last join and the start of the measurement.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u64,
+    /// Joins started per second.
+    #[arg(long, default_value_t = 20.0)]
+    pub join_rate: f64,
+    /// churn: seconds each participant stays.
+    #[arg(long, default_value_t = 5)]
+    pub stay: u64,
+    /// churn: participants join receive-only instead of publishing audio and video.
+    #[arg(long)]
+    pub churn_receive_only: bool,
+    /// Video bitrate in bits per second.
+    #[arg(long, default_value_t = 1_500_000)]
+    pub bitrate: u32,
+    /// Video frames per second.
+    #[arg(long, default_value_t = 30)]
+    pub fps: u32,
+    /// Seconds between periodic keyframes.
+    #[arg(long, default_value_t = 3)]
+    pub keyframe_interval: u32,
+    /// The server's process id, for its CPU and memory. Default: whoever listens on the
+    /// server URL's port (if this user may read its /proc entry).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// IP the participants' media sockets bind to.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_ip: IpAddr,
+    /// The server's API key, if it requires one to create sessions.
+    #[arg(long, env = "HEARTH_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Repeat the scenario this many times; the table shows each run and the median.
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+    /// Write the full report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Use this floor (µs per packet) instead of measuring it after the runs.
+    #[arg(long)]
+    pub floor_us: Option<f64>,
+}
+
+/// Options of `floor`.
+#[derive(Debug, Clone, Args)]
+struct FloorArgs {
+    /// Runs; each number reported is the median.
+    #[arg(long, default_value_t = 7)]
+    runs: usize,
+    /// Packets per run.
+    #[arg(long, default_value_t = 50_000)]
+    packets: usize,
+    /// Write the result as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Quiet by default: the progress line is the output. `RUST_LOG=hearth_client=debug` shows
+    // each participant's connection states when a run misbehaves.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,webrtc=error,rtc=error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Floor(args) => {
+            let floor = floor::measure(args.runs, args.packets)?;
+            report::print_floor(&floor);
+            if let Some(path) = args.json {
+                std::fs::write(&path, serde_json::to_string_pretty(&floor)?)?;
+            }
+            Ok(())
+        }
+        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(load::run_all(args)),
+    }
+}
