@@ -124,11 +124,25 @@ impl TestServer {
 
     /// One HTTP/1.1 request; returns status and body.
     pub async fn request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        self.request_as(method, path, body, None).await
+    }
+
+    /// One HTTP/1.1 request with `Authorization: Bearer <bearer>`; returns status and body.
+    pub async fn request_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        bearer: Option<&str>,
+    ) -> (u16, String) {
         let host = self.base.trim_start_matches("http://");
         let mut stream = TcpStream::connect(host).await.expect("connect");
         let body = body.unwrap_or("");
+        let auth = bearer
+            .map(|b| format!("Authorization: Bearer {b}\r\n"))
+            .unwrap_or_default();
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         stream.write_all(request.as_bytes()).await.expect("write");
@@ -206,4 +220,26 @@ pub fn loopback_udp_ports() -> Vec<u16> {
         .filter(|(ip, _)| *ip == "0100007F")
         .filter_map(|(_, port)| u16::from_str_radix(port, 16).ok())
         .collect()
+}
+
+/// The `i` key of a minted invite, created through `POST /api/sessions/{id}/invites` with
+/// `bearer` (host key or API key).
+pub async fn mint_invite(server: &TestServer, id: &SessionId, body: &str, bearer: &str) -> String {
+    let (status, text) = server
+        .request_as(
+            "POST",
+            &format!("/api/sessions/{id}/invites"),
+            Some(body),
+            Some(bearer),
+        )
+        .await;
+    assert_eq!(status, 201, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v["invite_url"]
+        .as_str()
+        .expect("invite_url")
+        .split("?i=")
+        .nth(1)
+        .expect("key")
+        .to_owned()
 }

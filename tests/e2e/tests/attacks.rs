@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
 use hearth_client::Signal;
-use hearth_e2e::{Keys, TestServer};
+use hearth_e2e::{Keys, TestServer, mint_invite};
 use hearth_proto::{ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage, SessionId};
 use hearth_server::ServerConfig;
 use std::time::Duration;
@@ -251,26 +251,7 @@ async fn a_removed_participant_cannot_come_back() {
         .ok()
         .unwrap();
     // One guest with the shared invite, one with a personal invite minted by the host.
-    let body = serde_json::json!({"role": "attendee"}).to_string();
-    let minted = {
-        let host_key = keys.host.clone();
-        let host = server.base.trim_start_matches("http://").to_owned();
-        let request = format!(
-            "POST /api/sessions/{id}/invites HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {host_key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let text = raw_http(&host, &request).await;
-        assert!(text.starts_with("HTTP/1.1 201"), "{text}");
-        let v: serde_json::Value =
-            serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-        v["invite_url"]
-            .as_str()
-            .unwrap()
-            .split("?i=")
-            .nth(1)
-            .unwrap()
-            .to_owned()
-    };
+    let minted = mint_invite(&server, &id, r#"{"role":"attendee"}"#, &keys.host).await;
     for (invite, use_token) in [(keys.invite.clone(), true), (minted, false)] {
         let mut guest = try_join(&server, &id, None, Some(&invite), None)
             .await
@@ -357,24 +338,7 @@ async fn a_removed_participant_can_be_reinvited_with_a_personal_link() {
     )
     .await;
     // The host changes their mind and sends them a personal link.
-    let host_addr = server.base.trim_start_matches("http://").to_owned();
-    let body = r#"{"role":"attendee"}"#;
-    let request = format!(
-        "POST /api/sessions/{id}/invites HTTP/1.1\r\nHost: {host_addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        keys.host,
-        body.len()
-    );
-    let text = raw_http(&host_addr, &request).await;
-    assert!(text.starts_with("HTTP/1.1 201"), "{text}");
-    let v: serde_json::Value =
-        serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-    let personal = v["invite_url"]
-        .as_str()
-        .unwrap()
-        .split("?i=")
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let personal = mint_invite(&server, &id, r#"{"role":"attendee"}"#, &keys.host).await;
     assert!(
         try_join(
             &server,
@@ -387,15 +351,6 @@ async fn a_removed_participant_can_be_reinvited_with_a_personal_link() {
         .is_ok(),
         "a re-invited person gets back in"
     );
-}
-
-async fn raw_http(host: &str, request: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    String::from_utf8_lossy(&response).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -739,20 +694,12 @@ async fn the_api_key_guards_session_creation_and_minted_invites_expire() {
         .await;
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("unauthorized"));
-    let host = server.base.trim_start_matches("http://").to_owned();
     let post = |path: String, body: String, key: &'static str| {
-        let host = host.clone();
+        let server = &server;
         async move {
-            let request = format!(
-                "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let text = raw_http(&host, &request).await;
-            let status: u16 = text.split(' ').nth(1).unwrap().parse().unwrap();
-            (
-                status,
-                text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned(),
-            )
+            server
+                .request_as("POST", &path, Some(&body), Some(key))
+                .await
         }
     };
     let (status, _) = post("/api/sessions".into(), r#"{"title":"x"}"#.into(), "wrong").await;
