@@ -97,9 +97,12 @@ pub async fn run_all(args: RunArgs) -> anyhow::Result<()> {
     println!("{}", report::table(&reports));
     println!("floor (SRTP protect + UDP send): {floor:.3} µs/packet");
     if let Some(path) = &env.args.json {
+        // The flags as given, minus the API key: reports get shared, secrets must not.
+        let mut shown = env.args.clone();
+        shown.api_key = shown.api_key.map(|_| "<redacted>".to_owned());
         let json = serde_json::json!({
             "scenario": format!("{:?}", env.args.scenario).to_lowercase(),
-            "args": format!("{:?}", env.args),
+            "args": format!("{shown:?}"),
             "floor_us": floor,
             "runs": reports,
             "median": report::medians(&reports),

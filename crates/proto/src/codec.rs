@@ -1,7 +1,7 @@
 //! Turning text frames into messages and back, with the error a client deserves for each way a
 //! frame can be wrong.
 
-use crate::{ClientMessage, ErrorCode, MAX_MESSAGE_BYTES, ServerMessage};
+use crate::{ClientMessage, ErrorCode, MAX_MESSAGE_BYTES, MAX_SERVER_MESSAGE_BYTES, ServerMessage};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -67,22 +67,19 @@ const SERVER_TYPES: &[&str] = &[
 /// Decodes a frame from a client, classifying failures as `message_too_large`, `bad_json`,
 /// `unknown_type` or `bad_message`.
 pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
-    decode(text, CLIENT_TYPES)
+    decode(text, CLIENT_TYPES, MAX_MESSAGE_BYTES)
 }
 
 /// Decodes a frame from the server (used by the headless client).
 pub fn decode_server(text: &str) -> Result<ServerMessage, DecodeError> {
-    decode(text, SERVER_TYPES)
+    decode(text, SERVER_TYPES, MAX_SERVER_MESSAGE_BYTES)
 }
 
-fn decode<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, DecodeError> {
-    if text.len() > MAX_MESSAGE_BYTES {
+fn decode<T: DeserializeOwned>(text: &str, known: &[&str], limit: usize) -> Result<T, DecodeError> {
+    if text.len() > limit {
         return Err(DecodeError::new(
             ErrorCode::MessageTooLarge,
-            format!(
-                "message is {} bytes; the limit is {MAX_MESSAGE_BYTES}",
-                text.len()
-            ),
+            format!("message is {} bytes; the limit is {limit}", text.len()),
         ));
     }
     let value: serde_json::Value = serde_json::from_str(text)
@@ -320,6 +317,23 @@ mod tests {
             decode_client(&big).unwrap_err().code,
             ErrorCode::MessageTooLarge
         );
+    }
+
+    #[test]
+    fn a_large_session_welcome_still_decodes() {
+        // A `joined` for a session of hundreds is far over the client limit; clients accept it.
+        let participants: Vec<String> = (0..600)
+            .map(|i| format!(r#"{{"id":"p{i:030}","name":"Viewer number {i}","role":"attendee","audio_muted":false,"video_muted":false,"hand_raised":false}}"#))
+            .collect();
+        let text = format!(
+            r#"{{"type":"joined","version":1,"participant_id":"me","role":"attendee","session":{{"id":"s","title":"t"}},"participants":[{}],"tracks":[],"settings":{{"shape":"stage","locked":false,"waiting_room":false,"max_participants":1000}},"chat":[],"resume_token":"r"}}"#,
+            participants.join(",")
+        );
+        assert!(text.len() > MAX_MESSAGE_BYTES);
+        assert!(matches!(
+            decode_server(&text),
+            Ok(ServerMessage::Joined { .. })
+        ));
     }
 
     #[test]

@@ -24,6 +24,11 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// tracks is ~15 KiB; anything past this is a bug or an attack.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
+/// Largest message a server may send. Larger than [`MAX_MESSAGE_BYTES`]: `joined` carries
+/// everyone present and the chat history, which grow with the session (465 viewers already
+/// passed 64 KiB in a load test), and a client has no reason to fear its own server.
+pub const MAX_SERVER_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+
 /// Longest display name, in characters (not bytes), after trimming.
 pub const MAX_NAME_CHARS: usize = 64;
 
