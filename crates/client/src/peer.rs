@@ -111,10 +111,7 @@ pub(crate) async fn build_pc(
     // The same tap as the server's, so the publisher sees the keyframe requests the SFU relays.
     let registry = register_default_interceptors(Registry::new(), &mut engine)
         .map_err(|e| e.to_string())?
-        .with(
-            Slot::from(14_000),
-            hearth_media::KeyframeRequestTap::default(),
-        );
+        .with(Slot::from(14_000), hearth_media::RtcpTap::default());
     let settings = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         // When the server's connectivity check arrives before its trickled candidate (the usual

@@ -4,6 +4,10 @@
 //! it to each subscriber's bounded queue without waiting: a subscriber whose queue is full loses
 //! the packet (and is told, through its gap flag, to restart video at the next keyframe). The
 //! publisher and the other subscribers never wait for a slow one.
+//!
+//! Besides subscribers' down tracks, a track feeds [`PacketTap`]s: in-process consumers such as
+//! the recorder, which get the same packets on the same terms (offered, never waited for) plus
+//! the publisher's sender reports.
 
 use crate::stats::MediaStats;
 use hearth_core::KeyframeThrottle;
@@ -18,10 +22,29 @@ use tokio::sync::mpsc;
 /// ask.
 pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 
+/// An in-process consumer of a published track's packets (the recorder). Called from the
+/// publisher's reader task, so it must never block: a consumer that cannot take a packet now
+/// loses it, and deals with the gap itself (it knows, since it refused the packet).
+pub trait PacketTap: Send + Sync {
+    /// Offers one packet; returns whether it was taken.
+    fn offer(&self, packet: &Arc<rtp::Packet>) -> bool;
+    /// The publisher's latest sender report for this track: its wall clock (NTP format) when
+    /// its RTP clock read `rtp_time`.
+    fn sender_report(&self, ntp_time: u64, rtp_time: u32);
+}
+
+/// Where a sink's packets go.
+enum SinkTx {
+    /// A subscriber's down track: its writer task's queue.
+    Down(mpsc::Sender<Arc<rtp::Packet>>),
+    /// An in-process consumer.
+    Tap(Arc<dyn PacketTap>),
+}
+
 /// One subscriber's end of the fan-out.
 struct Sink {
     id: u64,
-    tx: mpsc::Sender<Arc<rtp::Packet>>,
+    tx: SinkTx,
     /// Set when a packet for this subscriber was dropped; its writer then restarts video at a
     /// keyframe.
     gap: Arc<AtomicBool>,
@@ -40,6 +63,9 @@ pub struct PublishedTrack {
     /// Set while the publisher is muted (by themselves or by a host): packets are not
     /// forwarded, so a remote mute holds even against a client that keeps sending.
     paused: AtomicBool,
+    /// The publisher's latest sender report (NTP time, RTP time), given to taps that attach
+    /// later so they can place the track on a wall clock at once.
+    last_report: Mutex<Option<(u64, u32)>>,
     stats: Arc<MediaStats>,
 }
 
@@ -60,6 +86,7 @@ impl PublishedTrack {
             keyframe_tx,
             ended: AtomicBool::new(false),
             paused: AtomicBool::new(false),
+            last_report: Mutex::new(None),
             stats,
         });
         (track, keyframe_rx)
@@ -128,7 +155,16 @@ impl PublishedTrack {
         let packet = Arc::new(packet);
         let sinks = self.lock_sinks();
         for sink in sinks.iter() {
-            match sink.tx.try_send(Arc::clone(&packet)) {
+            let tx = match &sink.tx {
+                SinkTx::Down(tx) => tx,
+                SinkTx::Tap(tap) => {
+                    if !tap.offer(&packet) {
+                        MediaStats::incr(&self.stats.dropped_overflow);
+                    }
+                    continue;
+                }
+            };
+            match tx.try_send(Arc::clone(&packet)) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     sink.gap.store(true, Ordering::Relaxed);
@@ -140,6 +176,38 @@ impl PublishedTrack {
         }
     }
 
+    /// Passes the publisher's sender report to every tap (down tracks make their own).
+    pub(crate) fn sender_report(&self, ntp_time: u64, rtp_time: u32) {
+        *self.last_report.lock().unwrap_or_else(|e| e.into_inner()) = Some((ntp_time, rtp_time));
+        for sink in self.lock_sinks().iter() {
+            if let SinkTx::Tap(tap) = &sink.tx {
+                tap.sender_report(ntp_time, rtp_time);
+            }
+        }
+    }
+
+    /// Adds an in-process consumer of this track's packets; it stays attached until the
+    /// returned handle is dropped or the track ends. Paused tracks offer it nothing, as with
+    /// subscribers. Hears the latest sender report at once, if there was one.
+    pub fn attach_tap(self: &Arc<Self>, tap: Arc<dyn PacketTap>) -> TapHandle {
+        let report = *self.last_report.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((ntp, rtp)) = report {
+            tap.sender_report(ntp, rtp);
+        }
+        let id = self.next_sink_id.fetch_add(1, Ordering::Relaxed);
+        if !self.is_ended() {
+            self.lock_sinks().push(Sink {
+                id,
+                tx: SinkTx::Tap(tap),
+                gap: Arc::new(AtomicBool::new(false)),
+            });
+        }
+        TapHandle {
+            track: Arc::downgrade(self),
+            id,
+        }
+    }
+
     /// Adds a subscriber with a queue of `capacity` packets.
     pub(crate) fn attach(&self, capacity: usize) -> Subscription {
         let (tx, rx) = mpsc::channel(capacity);
@@ -147,7 +215,7 @@ impl PublishedTrack {
         let id = self.next_sink_id.fetch_add(1, Ordering::Relaxed);
         self.lock_sinks().push(Sink {
             id,
-            tx,
+            tx: SinkTx::Down(tx),
             gap: Arc::clone(&gap),
         });
         Subscription { id, rx, gap }
@@ -173,6 +241,21 @@ impl PublishedTrack {
     pub(crate) fn end(&self) {
         self.ended.store(true, Ordering::Relaxed);
         self.lock_sinks().clear();
+    }
+}
+
+/// Keeps a [`PacketTap`] attached; detaches it when dropped.
+#[derive(Debug)]
+pub struct TapHandle {
+    track: std::sync::Weak<PublishedTrack>,
+    id: u64,
+}
+
+impl Drop for TapHandle {
+    fn drop(&mut self) {
+        if let Some(track) = self.track.upgrade() {
+            track.detach(self.id);
+        }
     }
 }
 
@@ -338,6 +421,71 @@ mod tests {
         assert!(keyframe_rx.try_recv().is_ok(), "and one is requested");
         track.forward(packet(2));
         assert!(sub.rx.try_recv().is_ok());
+    }
+
+    /// A tap that takes `room` packets, then refuses.
+    #[derive(Default)]
+    struct CountingTap {
+        taken: std::sync::Mutex<Vec<u16>>,
+        room: usize,
+        reports: std::sync::Mutex<Vec<(u64, u32)>>,
+    }
+
+    impl PacketTap for CountingTap {
+        fn offer(&self, packet: &Arc<rtp::Packet>) -> bool {
+            let mut taken = self.taken.lock().unwrap();
+            if taken.len() >= self.room {
+                return false;
+            }
+            taken.push(packet.header.sequence_number);
+            true
+        }
+        fn sender_report(&self, ntp_time: u64, rtp_time: u32) {
+            self.reports.lock().unwrap().push((ntp_time, rtp_time));
+        }
+    }
+
+    #[test]
+    fn a_tap_gets_packets_and_sender_reports_until_its_handle_is_dropped() {
+        let (track, _kf, stats) = track(MediaKind::Video);
+        track.sender_report(7, 70);
+        let tap = Arc::new(CountingTap {
+            room: 3,
+            ..Default::default()
+        });
+        let mut sub = track.attach(16);
+        let handle = track.attach_tap(Arc::clone(&tap) as Arc<dyn PacketTap>);
+        assert_eq!(
+            *tap.reports.lock().unwrap(),
+            vec![(7, 70)],
+            "a late tap hears the last report at once"
+        );
+        for seq in 0..5 {
+            track.forward(packet(seq));
+        }
+        track.sender_report(8, 80);
+        assert_eq!(*tap.taken.lock().unwrap(), vec![0, 1, 2]);
+        assert_eq!(
+            MediaStats::get(&stats.dropped_overflow),
+            2,
+            "refused copies count as overflow"
+        );
+        assert_eq!(tap.reports.lock().unwrap().last(), Some(&(8, 80)));
+        let mut got = 0;
+        while sub.rx.try_recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, 5, "a full tap does not hold back subscribers");
+        assert!(!sub.gap.load(Ordering::Relaxed));
+
+        drop(handle);
+        assert_eq!(
+            track.subscriber_count(),
+            1,
+            "dropping the handle detaches the tap"
+        );
+        track.forward(packet(9));
+        assert_eq!(tap.taken.lock().unwrap().len(), 3);
     }
 
     #[test]

@@ -1,14 +1,20 @@
-//! An interceptor that hands keyframe requests (PLI, FIR) to the application.
+//! An interceptor that hands the application the RTCP it acts on: keyframe requests (PLI, FIR)
+//! and sender reports.
 //!
 //! webrtc-rs stops inbound RTCP at the end of its interceptor chain unless an interceptor marks
 //! a packet for the application. An SFU must see a subscriber's keyframe request to relay it to
-//! the publisher; the rest (receiver reports, NACKs, transport feedback) is handled inside the
-//! chain, so only keyframe requests are marked.
+//! the publisher, and the recorder needs a publisher's sender reports to line up its audio and
+//! video (they map each stream's RTP clock to one wall clock). The rest (receiver reports,
+//! NACKs, transport feedback) is handled inside the chain, so only these are marked.
 
-use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::interceptor::{
+    Attribute, AttributedPacket, Interceptor, Packet, StreamInfo, TaggedPacket,
+};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::sansio::Protocol;
+use rtc::shared::TransportMessage;
 use rtc::shared::error::Error;
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -19,34 +25,69 @@ pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
     any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
 }
 
+/// The clock mapping of one sender report: the sender's wall clock (NTP format) at the moment
+/// its RTP clock read `rtp_time`.
+pub fn sender_report(packet: &dyn rtc::rtcp::Packet) -> Option<(u64, u32)> {
+    packet
+        .as_any()
+        .downcast_ref::<SenderReport>()
+        .map(|sr| (sr.ntp_time, sr.rtp_time))
+}
+
 /// See the module docs. Sits last in the chain so every other interceptor has seen the RTCP.
 #[derive(Default)]
-pub struct KeyframeRequestTap {
+pub struct RtcpTap {
     inbound: VecDeque<TaggedPacket>,
     outbound: VecDeque<TaggedPacket>,
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
+impl RtcpTap {
+    fn deliver(&mut self, like: &TaggedPacket, packets: Vec<Box<dyn rtc::rtcp::Packet>>) {
+        self.inbound.push_back(TransportMessage {
+            now: like.now,
+            transport: like.transport,
+            message: AttributedPacket::new(Packet::Rtcp(packets))
+                .with(Attribute::DeliverToApplication),
+        });
+    }
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
     type Eout = ();
     type Error = Error;
     type Time = Instant;
 
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            let requests: Vec<Box<dyn rtc::rtcp::Packet>> = packets
-                .iter()
-                .filter(|p| is_keyframe_request(p.as_ref()))
-                .cloned()
-                .collect();
-            if requests.is_empty() {
-                return Ok(());
-            }
-            msg.message.packet = Packet::Rtcp(requests);
-            msg.message.add(Attribute::DeliverToApplication);
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        let Packet::Rtcp(packets) = &msg.message.packet else {
+            self.inbound.push_back(msg);
+            return Ok(());
+        };
+        let requests: Vec<Box<dyn rtc::rtcp::Packet>> = packets
+            .iter()
+            .filter(|p| is_keyframe_request(p.as_ref()))
+            .cloned()
+            .collect();
+        // webrtc-rs routes application RTCP to a track by the first SSRC the first packet
+        // names. A sender report names its reception-report sources before its own SSRC, and a
+        // compound packet may report on several streams, so each report goes alone and without
+        // its reception reports: then it reaches the track it describes.
+        let reports: Vec<SenderReport> = packets
+            .iter()
+            .filter_map(|p| p.as_any().downcast_ref::<SenderReport>())
+            .map(|sr| SenderReport {
+                reports: Vec::new(),
+                profile_extensions: Default::default(),
+                ..sr.clone()
+            })
+            .collect();
+        if !requests.is_empty() {
+            self.deliver(&msg, requests);
         }
-        self.inbound.push_back(msg);
+        for report in reports {
+            self.deliver(&msg, vec![Box::new(report)]);
+        }
         Ok(())
     }
 
@@ -64,7 +105,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
     }
 }
 
-impl Interceptor for KeyframeRequestTap {
+impl Interceptor for RtcpTap {
     fn bind_local_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}

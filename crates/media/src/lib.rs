@@ -11,7 +11,7 @@ mod config;
 mod error;
 mod fanout;
 mod interceptor;
-pub use interceptor::{KeyframeRequestTap, is_keyframe_request};
+pub use interceptor::{RtcpTap, is_keyframe_request, sender_report};
 mod peer;
 mod publisher;
 pub mod sdp;
@@ -20,7 +20,7 @@ mod subscriber;
 
 pub use config::{MediaConfig, PortRange};
 pub use error::MediaError;
-pub use fanout::PublishedTrack;
+pub use fanout::{PacketTap, PublishedTrack, TapHandle};
 pub use peer::{MediaEvent, PeerFactory};
 pub use publisher::Publisher;
 pub use stats::MediaStats;

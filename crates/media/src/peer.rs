@@ -5,7 +5,7 @@ use crate::codecs;
 use crate::config::MediaConfig;
 use crate::error::MediaError;
 use crate::fanout::PublishedTrack;
-use crate::interceptor::KeyframeRequestTap;
+use crate::interceptor::RtcpTap;
 use crate::stats::MediaStats;
 use hearth_proto::{IceCandidate, PcTarget, TrackId};
 use rtc::ice::mdns::MulticastDnsMode;
@@ -203,7 +203,7 @@ impl PeerFactory {
         let mut engine = codecs::media_engine().map_err(|e| MediaError::Webrtc(e.to_string()))?;
         let registry = register_default_interceptors(Registry::new(), &mut engine)
             .map_err(|e| MediaError::Webrtc(e.to_string()))?
-            .with(Slot::from(14_000), KeyframeRequestTap::default());
+            .with(Slot::from(14_000), RtcpTap::default());
         // Multicast DNS needs a multicast-capable interface, which containers and network
         // namespaces lack (build() then fails with ENODEV); Hearth advertises plain IPs anyway.
         // A browser's connectivity check often reaches the server before its trickled

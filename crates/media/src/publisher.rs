@@ -3,6 +3,7 @@
 
 use crate::error::MediaError;
 use crate::fanout::{PublishedTrack, run_keyframe_requests};
+use crate::interceptor::sender_report;
 use crate::peer::{HandlerContext, MediaEvent, PeerFactory, TrackSink};
 use crate::stats::MediaStats;
 use hearth_proto::{
@@ -120,6 +121,11 @@ impl TrackSink for PublishSink {
                         MediaStats::incr(&stats.packets_in);
                         MediaStats::add(&stats.bytes_in, packet.payload.len() as u64);
                         reader_track.forward(packet);
+                    }
+                    TrackRemoteEvent::OnRtcpPacket(packets) => {
+                        for (ntp, rtp) in packets.iter().filter_map(|p| sender_report(p.as_ref())) {
+                            reader_track.sender_report(ntp, rtp);
+                        }
                     }
                     TrackRemoteEvent::OnEnded | TrackRemoteEvent::OnError => break,
                     _ => {}
