@@ -22,6 +22,8 @@ pub enum Entity {
     Participant,
     /// One chat message.
     ChatMessage,
+    /// A recording.
+    Recording,
 }
 
 impl fmt::Display for Entity {
@@ -31,6 +33,7 @@ impl fmt::Display for Entity {
             Entity::Invite => "invite",
             Entity::Participant => "participant",
             Entity::ChatMessage => "chat message",
+            Entity::Recording => "recording",
         })
     }
 }

@@ -19,6 +19,7 @@ mod access;
 mod activity;
 mod error;
 mod migrations;
+mod recordings;
 pub mod secrets;
 mod sessions;
 #[cfg(test)]
@@ -33,6 +34,7 @@ use rusqlite::Connection;
 pub use access::InviteRecord;
 pub use activity::{ChatRecord, PresenceRecord};
 pub use error::{Entity, StoreError};
+pub use recordings::{NewRecording, RecordingEnd, RecordingRecord};
 pub use sessions::{NewSession, SessionRecord, SessionSettings};
 
 /// The database file's name inside the directory given to [`Store::open`].

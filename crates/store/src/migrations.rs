@@ -71,8 +71,29 @@ CREATE TABLE chat_messages (
 CREATE INDEX chat_by_session_time ON chat_messages (session_id, at_ms);
 ";
 
+/// Version 2: recordings. The media files and the timeline live in each recording's directory;
+/// this is the index a host's recordings page lists and that authorizes replay links.
+const V2_RECORDINGS: &str = "
+CREATE TABLE recordings (
+    id                TEXT PRIMARY KEY NOT NULL,
+    session_id        TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    title             TEXT NOT NULL,
+    state             TEXT NOT NULL,
+    error             TEXT,
+    started_ms        INTEGER NOT NULL,
+    ended_ms          INTEGER,
+    duration_ms       INTEGER NOT NULL DEFAULT 0,
+    bytes             INTEGER NOT NULL DEFAULT 0,
+    -- JSON array of names: shown in the listing, never queried.
+    participants      TEXT NOT NULL DEFAULT '[]',
+    replay_hash       TEXT,
+    replay_generation INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX recordings_by_session ON recordings (session_id, started_ms);
+";
+
 /// Every migration, oldest first. Append only.
-pub(crate) const MIGRATIONS: &[&str] = &[V1_INITIAL];
+pub(crate) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_RECORDINGS];
 
 /// Brings the database up to the newest schema this build knows.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
