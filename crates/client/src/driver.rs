@@ -150,6 +150,11 @@ pub(crate) async fn handle(
         ServerMessage::WaitingUpdated { waiting } => lock(&d.state).waiting = waiting,
         ServerMessage::InviteRotated { invite_url } => lock(&d.state).invite_url = Some(invite_url),
         ServerMessage::MutedByHost { kind } => lock(&d.state).muted_by_host.push(kind),
+        ServerMessage::RecordingUpdated { recording, error } => {
+            let mut s = lock(&d.state);
+            s.recording = recording;
+            s.recording_errors.extend(error);
+        }
         ServerMessage::Waiting { .. } => {}
         ServerMessage::ParticipantJoined { participant }
         | ServerMessage::ParticipantUpdated { participant } => {

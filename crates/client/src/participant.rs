@@ -169,6 +169,7 @@ impl Participant {
             resume_token,
             invite_url,
             waiting,
+            recording,
             ..
         } = joined
         else {
@@ -197,6 +198,7 @@ impl Participant {
             resume_token,
             invite_url,
             waiting,
+            recording,
             ..Snapshot::default()
         }));
         let (outbox, outbox_rx) = mpsc::channel(256);

@@ -117,6 +117,10 @@ pub struct Snapshot {
     pub waiting: Vec<hearth_proto::WaitingInfo>,
     /// Every `muted_by_host` received.
     pub muted_by_host: Vec<MediaKind>,
+    /// The recording in progress, as of `joined` and `recording_updated`.
+    pub recording: Option<hearth_proto::RecordingStatus>,
+    /// Every error a `recording_updated` carried (hosts and co-hosts).
+    pub recording_errors: Vec<String>,
 }
 
 pub(crate) type Shared = Arc<Mutex<Snapshot>>;

@@ -26,10 +26,12 @@ pub enum Action {
     Admit,
     /// End the session for everyone.
     End,
+    /// Start or stop recording the session.
+    Record,
 }
 
 /// Every action, for exhaustive tests and documentation.
-pub const ALL_ACTIONS: [Action; 13] = [
+pub const ALL_ACTIONS: [Action; 14] = [
     Action::Publish,
     Action::Chat,
     Action::RaiseHand,
@@ -43,6 +45,7 @@ pub const ALL_ACTIONS: [Action; 13] = [
     Action::RotateInvite,
     Action::Admit,
     Action::End,
+    Action::Record,
 ];
 
 /// Rank for acting on others: you may only mute, remove or re-role someone ranked below you.
@@ -67,6 +70,9 @@ pub fn allowed(role: Role, shape: Shape, action: Action) -> bool {
         Action::RaiseHand => role == Role::Attendee,
         Action::Mute | Action::Remove | Action::UpdateSettings | Action::Admit => runs_session,
         Action::RotateInvite => runs_session,
+        // Recording is a decision about everyone's image and voice: people who run the
+        // session make it, and everyone sees that it is on.
+        Action::Record => runs_session,
         // Nobody becomes host by promotion: host is whoever holds the host link. Only a host
         // makes co-hosts; co-hosts bring people on and off stage.
         Action::SetRole(Role::Host) => false,
@@ -110,6 +116,7 @@ mod tests {
             Action::RotateInvite,
             Action::UpdateSettings,
             Action::Admit,
+            Action::Record,
         ] {
             assert!(!allowed(Role::Speaker, Shape::Stage, action), "{action:?}");
         }

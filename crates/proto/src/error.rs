@@ -69,6 +69,17 @@ pub enum ErrorCode {
     TooManyConnections,
     /// The API key is missing or wrong (HTTP 401).
     Unauthorized,
+    /// Recording cannot be started here: the server has no recording directory, or the disk
+    /// refused the first write.
+    RecordingUnavailable,
+    /// No such recording, or not one this key may see (HTTP 404).
+    UnknownRecording,
+    /// The recording is still being made; stop it first (HTTP 409).
+    RecordingInProgress,
+    /// Export needs ffmpeg, which this server does not have (HTTP 503).
+    ExportUnavailable,
+    /// Another export is running; try again when it is done (HTTP 409).
+    ExportBusy,
 }
 
 impl ErrorCode {
@@ -105,6 +116,11 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::TooManyConnections => "too_many_connections",
             Self::Unauthorized => "unauthorized",
+            Self::RecordingUnavailable => "recording_unavailable",
+            Self::UnknownRecording => "unknown_recording",
+            Self::RecordingInProgress => "recording_in_progress",
+            Self::ExportUnavailable => "export_unavailable",
+            Self::ExportBusy => "export_busy",
         }
     }
 
@@ -176,6 +192,11 @@ mod tests {
             ErrorCode::RateLimited,
             ErrorCode::TooManyConnections,
             ErrorCode::Unauthorized,
+            ErrorCode::RecordingUnavailable,
+            ErrorCode::UnknownRecording,
+            ErrorCode::RecordingInProgress,
+            ErrorCode::ExportUnavailable,
+            ErrorCode::ExportBusy,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -56,6 +56,20 @@ string_id!(
     /// Identifies one published media track (one audio or video source of one participant).
     TrackId
 );
+string_id!(
+    /// Identifies one recording of a session (also the name of its directory on disk, which
+    /// is why the server only accepts ids of 32 lowercase hex digits from outside).
+    RecordingId
+);
+
+impl RecordingId {
+    /// The id, if `s` has the form of one (32 lowercase hex digits). Anything else, such as a
+    /// path, never names a recording.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| Self(s.to_owned()))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -67,6 +81,23 @@ mod tests {
         assert_eq!(serde_json::to_string(&id).unwrap(), "\"abc\"");
         let back: ParticipantId = serde_json::from_str("\"abc\"").unwrap();
         assert_eq!(back, id);
+    }
+
+    #[test]
+    fn only_hex_strings_parse_as_recording_ids() {
+        let good = RecordingId::random();
+        assert_eq!(RecordingId::parse(good.as_str()), Some(good));
+        for bad in [
+            "",
+            "..",
+            "../../etc/passwd",
+            "%2e%2e%2f",
+            "/abs",
+            "0123456789abcdef0123456789ABCDEF",
+            "0123456789abcdef0123456789abcdef0",
+        ] {
+            assert_eq!(RecordingId::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

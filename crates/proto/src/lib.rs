@@ -8,11 +8,11 @@ mod messages;
 
 pub use codec::{DecodeError, decode_client, decode_server, encode};
 pub use error::ErrorCode;
-pub use ids::{ParticipantId, SessionId, TrackId};
+pub use ids::{ParticipantId, RecordingId, SessionId, TrackId};
 pub use messages::{
-    ChatMessage, ClientMessage, IceCandidate, MediaKind, ParticipantInfo, PcTarget, Role,
-    ServerMessage, SessionInfo, SessionSettings, SettingsChange, Shape, TrackInfo, TrackSource,
-    WaitingInfo,
+    ChatMessage, ClientMessage, IceCandidate, MediaKind, ParticipantInfo, PcTarget,
+    RecordingStatus, Role, ServerMessage, SessionInfo, SessionSettings, SettingsChange, Shape,
+    TrackInfo, TrackSource, WaitingInfo,
 };
 
 /// Version of the signaling protocol. A client announces the version it speaks in `join`; the

@@ -2,7 +2,7 @@
 //! (`snake_case`); field names are `snake_case` except inside [`IceCandidate`], which keeps the
 //! browser's `RTCIceCandidateInit` names so a page can pass candidates through untouched.
 
-use crate::{ErrorCode, ParticipantId, SessionId, TrackId};
+use crate::{ErrorCode, ParticipantId, RecordingId, SessionId, TrackId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -180,6 +180,15 @@ pub struct TrackInfo {
     pub source: TrackSource,
 }
 
+/// A recording in progress, as everyone in the session is told about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingStatus {
+    /// The recording's id.
+    pub id: RecordingId,
+    /// When it started, in milliseconds since the Unix epoch.
+    pub started_at_ms: i64,
+}
+
 /// A session as the people in it see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
@@ -296,6 +305,10 @@ pub enum ClientMessage {
     },
     /// Host action: end the session for everyone; its links stop working.
     EndSession,
+    /// Host action: start recording the session (nothing happens if it already is).
+    StartRecording,
+    /// Host action: stop recording (nothing happens if it is not).
+    StopRecording,
 }
 
 /// Messages from the server to a client.
@@ -328,6 +341,9 @@ pub enum ServerMessage {
         /// People in the waiting room: only for hosts and co-hosts.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         waiting: Vec<WaitingInfo>,
+        /// The recording in progress, if the session is being recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recording: Option<RecordingStatus>,
     },
     /// Instead of `joined`: you are in the waiting room until a host admits you (`joined`
     /// follows) or declines (`error` `declined`).
@@ -398,6 +414,15 @@ pub enum ServerMessage {
     InviteRotated {
         /// The new link.
         invite_url: String,
+    },
+    /// Recording started or stopped. Everyone gets it: a session being recorded says so.
+    RecordingUpdated {
+        /// The recording in progress; `None` when recording stopped.
+        recording: Option<RecordingStatus>,
+        /// Why it stopped, when an error stopped it (such as a full disk): hosts and co-hosts
+        /// only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
     /// A host turned your microphone or camera off. Your `participant_updated` follows.
     MutedByHost {

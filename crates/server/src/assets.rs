@@ -36,6 +36,21 @@ pub fn file(path: &str) -> Option<Response> {
     Some(response)
 }
 
+/// The HTML page `name`, with `status`.
+pub fn page(name: &str, status: StatusCode) -> Response {
+    match file(name) {
+        Some(mut response) => {
+            *response.status_mut() = status;
+            response
+        }
+        None => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "web client missing from build",
+        )
+            .into_response(),
+    }
+}
+
 /// The single page, with `status` (a join link for a session that does not exist still gets
 /// the page, so it can explain, but with 404).
 pub fn index(status: StatusCode) -> Response {

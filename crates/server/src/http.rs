@@ -1,6 +1,7 @@
 //! Routes: the REST API, the WebSocket endpoint, the web client.
 
 use crate::error::ApiError;
+use crate::recordings_http as rec;
 use crate::sessions::{LinkError, NewSessionRequest, now_ms};
 use crate::{AppState, assets, connection, metrics};
 use axum::extract::rejection::JsonRejection;
@@ -28,12 +29,48 @@ pub fn app(state: AppState) -> Router {
         .route("/api/sessions", post(create_session))
         .route("/api/sessions/{id}", get(get_session))
         .route("/api/sessions/{id}/invites", post(mint_invite))
+        .route("/api/sessions/{id}/recordings", get(rec::list))
+        .route(
+            "/api/sessions/{id}/recording",
+            post(start_recording).delete(stop_recording),
+        )
+        .route("/api/recordings/{id}", get(rec::get).delete(rec::delete))
+        .route("/api/recordings/{id}/streams/{stream}", get(rec::stream))
+        .route(
+            "/api/recordings/{id}/share",
+            post(rec::share).delete(rec::unshare),
+        )
+        .route(
+            "/api/recordings/{id}/export",
+            get(rec::export_status).post(rec::export_start),
+        )
+        .route("/api/recordings/{id}/export/file", get(rec::export_file))
+        .route("/r/{id}", get(rec::replay_page))
+        .route("/s/{id}/recordings", get(rec::recordings_page))
         .route("/ws", get(websocket))
         .route("/", get(|| async { assets::index(StatusCode::OK) }))
         .route("/s/{id}", get(session_page))
         .fallback(static_file)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+async fn start_recording(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(keys): Query<rec::RecordingKeys>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    rec::control(state, id, keys, headers, true).await
+}
+
+async fn stop_recording(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(keys): Query<rec::RecordingKeys>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    rec::control(state, id, keys, headers, false).await
 }
 
 async fn healthz() -> &'static str {
@@ -61,7 +98,7 @@ fn body_error(e: &JsonRejection) -> ApiError {
     }
 }
 
-fn unauthorized() -> ApiError {
+pub(crate) fn unauthorized() -> ApiError {
     ApiError {
         status: StatusCode::UNAUTHORIZED,
         code: ErrorCode::Unauthorized,
@@ -69,7 +106,7 @@ fn unauthorized() -> ApiError {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()
@@ -79,7 +116,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Whether the request carries the configured API key (compared in constant time).
-fn has_api_key(state: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn has_api_key(state: &AppState, headers: &HeaderMap) -> bool {
     match (&state.config().api_key, bearer(headers)) {
         (Some(key), Some(given)) => secrets::verify_secret(&secrets::hash_secret(key), given),
         _ => false,
@@ -112,7 +149,7 @@ pub struct CreatedSession {
 }
 
 /// The base URL for links: the configured one, or what the client used to reach us.
-fn base_url(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
     if let Some(url) = &state.config().public_url {
         return Ok(url.trim_end_matches('/').to_owned());
     }

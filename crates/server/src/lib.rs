@@ -5,13 +5,17 @@
 mod assets;
 mod connection;
 mod error;
+mod export;
 mod http;
 mod metrics;
+mod recordings;
+mod recordings_http;
 mod room;
 mod sessions;
 
 pub use error::ApiError;
 pub use http::app;
+pub use recordings::Recordings;
 pub use sessions::Sessions;
 
 use hearth_media::{MediaConfig, MediaStats, PeerFactory};
@@ -50,6 +54,10 @@ pub struct ServerConfig {
     pub max_participants: u32,
     /// Open WebSockets allowed from one IP address.
     pub max_connections_per_ip: usize,
+    /// Where recordings are written (a directory per recording); `None` turns recording off.
+    pub recordings_dir: Option<PathBuf>,
+    /// The ffmpeg program used to export a recording as one file.
+    pub ffmpeg: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +72,8 @@ impl Default for ServerConfig {
             api_key: None,
             max_participants: DEFAULT_MAX_PARTICIPANTS,
             max_connections_per_ip: 20,
+            recordings_dir: None,
+            ffmpeg: PathBuf::from("ffmpeg"),
         }
     }
 }
@@ -85,6 +95,8 @@ struct Inner {
     connections: Mutex<HashMap<IpAddr, usize>>,
     /// Counters of the signaling layer, for `/metrics`.
     metrics: Arc<metrics::ServerMetrics>,
+    /// Exports of recordings as one file (ffmpeg jobs).
+    exports: export::Exports,
 }
 
 /// Holds one of an address's connection slots; gives it back when dropped.
@@ -124,8 +136,20 @@ impl AppState {
         if let Err(e) = store.close_stale_presence(sessions::now_ms()) {
             tracing::warn!(error = %e, "cannot close stale presence");
         }
-        let sessions = Sessions::load(Arc::new(store))
+        let store = Arc::new(store);
+        let recordings = Arc::new(Recordings::new(
+            config.recordings_dir.clone(),
+            Arc::clone(&store),
+        ));
+        // Before any room starts: a recording the last run left unfinished is repaired first,
+        // so it is listed (as recovered) and plays.
+        let recovered = recordings.recover_all();
+        if recovered > 0 {
+            tracing::info!(recovered, "recordings repaired after an unclean stop");
+        }
+        let sessions = Sessions::load(store, recordings)
             .map_err(|e| ApiError::internal(format!("loading sessions: {e}")))?;
+        let exports = export::Exports::new(config.ffmpeg.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -134,6 +158,7 @@ impl AppState {
                 shutdown,
                 connections: Mutex::new(HashMap::new()),
                 metrics: Arc::default(),
+                exports,
             }),
         })
     }
@@ -175,6 +200,10 @@ impl AppState {
         &self.inner.metrics
     }
 
+    pub(crate) fn exports(&self) -> &export::Exports {
+        &self.inner.exports
+    }
+
     pub(crate) fn peers(&self) -> &PeerFactory {
         &self.inner.peers
     }
@@ -207,11 +236,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ApiError> {
     let router = app(state.clone());
-    axum::serve(
+    let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
-    .map_err(|e| ApiError::internal(format!("server: {e}")))
+    .map_err(|e| ApiError::internal(format!("server: {e}")));
+    // Recordings still running are finished (index, duration) before the process exits.
+    state.sessions().finish_recordings().await;
+    served
 }

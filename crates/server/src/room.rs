@@ -5,6 +5,7 @@
 
 mod actions;
 mod commands;
+mod recording;
 
 pub use actions::HostAction;
 pub use commands::{
@@ -13,6 +14,7 @@ pub use commands::{
 };
 
 use crate::metrics::RoomShare;
+use crate::recordings::Recordings;
 use crate::sessions::{derive_invite_key, now_ms, role_name};
 use hearth_core::{Action, JoinError, Room, allowed};
 use hearth_media::PublishedTrack;
@@ -45,6 +47,10 @@ struct RoomTask {
     /// Base URL for links, from the last host or co-host to join.
     base_url: Option<String>,
     ended: bool,
+    recordings: Arc<Recordings>,
+    /// This room's own inbox, weakly: a recorder finishing on its thread reports here.
+    commands: mpsc::WeakSender<RoomCommand>,
+    recording: Option<recording::ActiveRecording>,
 }
 
 /// Runs the room until every sender of commands is gone.
@@ -77,6 +83,9 @@ pub async fn run(setup: RoomSetup, mut commands: mpsc::Receiver<RoomCommand>) {
         invite_generation: setup.invite_generation,
         base_url: None,
         ended: false,
+        recordings: setup.recordings,
+        commands: setup.commands,
+        recording: None,
     };
     // Measured after every command rather than at each join, leave and track change: those
     // happen in many places (removals, role changes, settings), and two lengths are cheap.
@@ -84,6 +93,10 @@ pub async fn run(setup: RoomSetup, mut commands: mpsc::Receiver<RoomCommand>) {
     while let Some(command) = commands.recv().await {
         task.handle(command);
         share.set(task.room.len(), task.room.track_count());
+    }
+    // The server is going away: a recording still running is finished before the task ends.
+    if let Some(thread) = task.stop_recording() {
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
     tracing::debug!(%session_id, "room task ended");
 }
@@ -134,6 +147,19 @@ impl RoomTask {
                 reply,
             } => {
                 let _ = reply.send(self.act(&actor, action));
+            }
+            RoomCommand::Record { start, reply } => {
+                let result = if start {
+                    self.start_recording().map(Some)
+                } else {
+                    self.stop_recording_in_background();
+                    Ok(None)
+                };
+                let _ = reply.send(result);
+            }
+            RoomCommand::RecordingEnded { id, error } => self.recording_ended(&id, error),
+            RoomCommand::FinishRecording { reply } => {
+                let _ = reply.send(self.stop_recording());
             }
             RoomCommand::TrackPublished { track } => self.track_published(track),
             RoomCommand::TrackEnded { id } => self.track_ended(&id),
@@ -253,6 +279,7 @@ impl RoomTask {
             } else {
                 Vec::new()
             },
+            recording: self.recording_status(),
         });
 
         tracing::info!(session_id = %self.session_id(), participant_id = %id, ?role, "joined");
@@ -269,6 +296,7 @@ impl RoomTask {
                 invite_hash,
             },
         );
+        self.record_join(&id);
         Ok((joined, events))
     }
 
@@ -300,6 +328,7 @@ impl RoomTask {
         if let Err(e) = self.store.record_leave(id, now_ms()) {
             tracing::warn!(session_id = %self.session_id(), error = %e, "cannot record leave");
         }
+        self.record_leave(id);
         tracing::info!(session_id = %self.session_id(), participant_id = %id, "left");
         self.unpublish(&tracks);
         let left = id.clone();
@@ -314,6 +343,7 @@ impl RoomTask {
     fn unpublish(&mut self, tracks: &[TrackInfo]) {
         for track in tracks {
             self.published.remove(&track.id);
+            self.unrecord_track(&track.id);
             self.broadcast(Some(&track.participant_id), || {
                 RoomEvent::Message(ServerMessage::TrackUnpublished {
                     track_id: track.id.clone(),
@@ -408,6 +438,7 @@ impl RoomTask {
             self.chat.pop_front();
         }
         self.chat.push_back(message.clone());
+        self.record_chat(&message);
         self.broadcast(None, || {
             RoomEvent::Message(ServerMessage::Chat {
                 message: message.clone(),
@@ -432,6 +463,7 @@ impl RoomTask {
             track.set_paused(muted);
         }
         self.published.insert(info.id.clone(), Arc::clone(&track));
+        self.record_track(&track);
         let owner = info.participant_id.clone();
         self.broadcast(Some(&owner), || {
             RoomEvent::Message(ServerMessage::TrackPublished {
@@ -455,9 +487,9 @@ impl RoomTask {
         });
     }
 
-    fn broadcast_to_runners(&mut self, message: impl Fn() -> ServerMessage) {
-        let runners: Vec<ParticipantId> = self
-            .members
+    /// Hosts and co-hosts present.
+    fn runner_ids(&self) -> Vec<ParticipantId> {
+        self.members
             .keys()
             .filter(|id| {
                 self.room
@@ -465,8 +497,11 @@ impl RoomTask {
                     .is_some_and(|p| matches!(p.role, Role::Host | Role::Cohost))
             })
             .cloned()
-            .collect();
-        for id in runners {
+            .collect()
+    }
+
+    fn broadcast_to_runners(&mut self, message: impl Fn() -> ServerMessage) {
+        for id in self.runner_ids() {
             self.send(&id, RoomEvent::Message(message()));
         }
     }

@@ -119,6 +119,7 @@ pub struct CreatedKeys {
 #[derive(Debug)]
 pub struct Sessions {
     store: Arc<Store>,
+    recordings: Arc<crate::recordings::Recordings>,
     /// Live sessions. A std mutex: lookups and inserts only, never held across an await.
     live: Mutex<HashMap<SessionId, Arc<SessionHandle>>>,
     /// People and tracks over every room, kept up by the room tasks for `/metrics`.
@@ -128,9 +129,13 @@ pub struct Sessions {
 impl Sessions {
     /// The registry over `store`, with every session that had not ended brought back to life
     /// (its links work again; media re-joins).
-    pub fn load(store: Arc<Store>) -> Result<Self, hearth_store::StoreError> {
+    pub fn load(
+        store: Arc<Store>,
+        recordings: Arc<crate::recordings::Recordings>,
+    ) -> Result<Self, hearth_store::StoreError> {
         let sessions = Self {
             store,
+            recordings,
             live: Mutex::new(HashMap::new()),
             totals: Arc::default(),
         };
@@ -171,6 +176,8 @@ impl Sessions {
                 invite_generation: record.settings.invite_generation,
                 store: Arc::clone(&self.store),
                 totals: Arc::clone(&self.totals),
+                recordings: Arc::clone(&self.recordings),
+                commands: tx.downgrade(),
             },
             rx,
         ));
@@ -338,6 +345,31 @@ impl Sessions {
     /// Whether `key` is the host key of session `id` (for the HTTP API).
     pub fn is_host_key(&self, id: &SessionId, key: &str) -> bool {
         matches!(self.store.session(id), Ok(Some(r)) if r.ended_ms.is_none() && secrets::verify_secret(&r.host_hash, key))
+    }
+
+    /// Recording, server-wide.
+    pub fn recordings(&self) -> &Arc<crate::recordings::Recordings> {
+        &self.recordings
+    }
+
+    /// Stops every recording in progress and waits until their files are finished: the last
+    /// step of a graceful shutdown, so a restart finds them complete rather than to repair.
+    pub async fn finish_recordings(&self) {
+        let rooms: Vec<mpsc::Sender<RoomCommand>> =
+            self.lock().values().map(|h| h.room.clone()).collect();
+        for room in rooms {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            if room
+                .send(RoomCommand::FinishRecording { reply })
+                .await
+                .is_err()
+            {
+                continue;
+            }
+            if let Ok(Some(thread)) = answer.await {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
+        }
     }
 
     /// Counts of participants and published tracks in one session (asks its room task).

@@ -267,6 +267,8 @@ impl Conn {
                 .await
             }
             ClientMessage::EndSession => self.act(p, HostAction::End).await,
+            ClientMessage::StartRecording => self.act(p, HostAction::StartRecording).await,
+            ClientMessage::StopRecording => self.act(p, HostAction::StopRecording).await,
         }
     }
 

@@ -455,6 +455,7 @@ impl Conn {
             resume_token,
             invite_url: joined.invite_url,
             waiting: joined.waiting,
+            recording: joined.recording,
         };
         if !self.send(&welcome).await {
             participant.leave().await;

@@ -31,6 +31,10 @@ pub enum HostAction {
     Decline { target: ParticipantId },
     /// End the session.
     End,
+    /// Start recording.
+    StartRecording,
+    /// Stop recording.
+    StopRecording,
 }
 
 impl HostAction {
@@ -44,6 +48,7 @@ impl HostAction {
             Self::RotateInvite => Action::RotateInvite,
             Self::Admit { .. } | Self::Decline { .. } => Action::Admit,
             Self::End => Action::End,
+            Self::StartRecording | Self::StopRecording => Action::Record,
         }
     }
 
@@ -102,6 +107,11 @@ impl RoomTask {
             HostAction::Admit { target } => self.admit(&target),
             HostAction::Decline { target } => self.decline(&target),
             HostAction::End => self.end(),
+            HostAction::StartRecording => self.start_recording().map(|_| ()),
+            HostAction::StopRecording => {
+                self.stop_recording_in_background();
+                Ok(())
+            }
         }
     }
 
@@ -320,6 +330,7 @@ impl RoomTask {
         }
         self.ended = true;
         tracing::info!(session_id = %session, "session ended");
+        self.stop_recording_in_background();
         for (_, request) in self.pending.drain() {
             let _ = request.events.try_send(RoomEvent::Close(refusal(
                 ErrorCode::SessionEnded,

@@ -4,8 +4,9 @@ use super::HostAction;
 use crate::metrics::RoomTotals;
 use hearth_media::PublishedTrack;
 use hearth_proto::{
-    ChatMessage, ErrorCode, MediaKind, ParticipantId, ParticipantInfo, Role, ServerMessage,
-    SessionInfo, SessionSettings, TrackId, TrackInfo, WaitingInfo,
+    ChatMessage, ErrorCode, MediaKind, ParticipantId, ParticipantInfo, RecordingId,
+    RecordingStatus, Role, ServerMessage, SessionInfo, SessionSettings, TrackId, TrackInfo,
+    WaitingInfo,
 };
 use hearth_store::Store;
 use std::sync::Arc;
@@ -77,6 +78,20 @@ pub enum RoomCommand {
         action: HostAction,
         reply: oneshot::Sender<Result<(), Refusal>>,
     },
+    /// Start (`true`) or stop recording, for the HTTP API (the caller checked the host key).
+    Record {
+        start: bool,
+        reply: oneshot::Sender<Result<Option<RecordingStatus>, Refusal>>,
+    },
+    /// The recorder's thread ended the recording (`error` when it failed by itself).
+    RecordingEnded {
+        id: RecordingId,
+        error: Option<String>,
+    },
+    /// Stop recording and hand back the recorder's thread, to wait for its files (shutdown).
+    FinishRecording {
+        reply: oneshot::Sender<Option<std::thread::JoinHandle<hearth_record::Outcome>>>,
+    },
     /// A participant's publish connection produced a track.
     TrackPublished { track: Arc<PublishedTrack> },
     /// A published track ended.
@@ -97,6 +112,10 @@ pub enum JoinOutcome {
 }
 
 /// What the room tells a connection.
+// `ServerMessage`'s largest variant is `joined`, which never travels as an event (it goes out
+// through `JoinOutcome`); boxing every message to shrink a queue of 256 would cost an
+// allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum RoomEvent {
     /// Send this message to the client.
@@ -130,6 +149,8 @@ pub struct Joined {
     pub invite_url: Option<String>,
     /// The waiting room, for hosts and co-hosts.
     pub waiting: Vec<WaitingInfo>,
+    /// The recording in progress.
+    pub recording: Option<RecordingStatus>,
 }
 
 /// People and tracks in a room.
@@ -156,4 +177,8 @@ pub struct RoomSetup {
     pub store: Arc<Store>,
     /// Server-wide sums of people and tracks, which this room adds its own to.
     pub(crate) totals: Arc<RoomTotals>,
+    /// Recording, server-wide.
+    pub(crate) recordings: Arc<crate::recordings::Recordings>,
+    /// The room's own inbox, for its recorder to report to.
+    pub(crate) commands: mpsc::WeakSender<RoomCommand>,
 }
