@@ -51,6 +51,20 @@ struct Cli {
     /// Open WebSockets allowed from one IP address.
     #[arg(long, env = "HEARTH_MAX_CONNECTIONS_PER_IP", default_value_t = 20)]
     max_connections_per_ip: usize,
+
+    /// Directory for recordings (one directory per recording). Default: `recordings` inside
+    /// the data directory.
+    #[arg(long, env = "HEARTH_RECORDINGS_DIR")]
+    recordings_dir: Option<PathBuf>,
+
+    /// Turn recording off: hosts get a clear refusal when they try.
+    #[arg(long, env = "HEARTH_DISABLE_RECORDING")]
+    disable_recording: bool,
+
+    /// The ffmpeg program for "export as one file" (a name on PATH or a path). Without it,
+    /// export is refused with a clear message; recording and replay do not need it.
+    #[arg(long, env = "HEARTH_FFMPEG", default_value = "ffmpeg")]
+    ffmpeg: PathBuf,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -69,6 +83,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(cli: Cli) -> anyhow::Result<()> {
+    let recordings_dir = (!cli.disable_recording).then(|| {
+        cli.recordings_dir
+            .clone()
+            .unwrap_or_else(|| cli.data_dir.join("recordings"))
+    });
     let config = ServerConfig {
         public_url: cli.public_url,
         media: MediaConfig {
@@ -80,6 +99,8 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         api_key: cli.api_key.filter(|k| !k.is_empty()),
         max_participants: cli.max_participants.max(1),
         max_connections_per_ip: cli.max_connections_per_ip.max(1),
+        recordings_dir,
+        ffmpeg: cli.ffmpeg,
         ..ServerConfig::default()
     };
     // Open the database and restore sessions before announcing anything: once the line below
@@ -90,7 +111,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", cli.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    tracing::info!(%addr, media = ?config.media, data_dir = ?config.data_dir, api_key = config.api_key.is_some(), "hearth started");
+    tracing::info!(%addr, media = ?config.media, data_dir = ?config.data_dir, recordings_dir = ?config.recordings_dir, api_key = config.api_key.is_some(), "hearth started");
     // Tests and scripts wait for this exact line on stdout.
     println!("listening on http://{addr}");
     hearth_server::serve(listener, state, async move {

@@ -6,7 +6,7 @@
 //! recording's, a recording of another session, a forged or revoked key.
 
 use crate::error::ApiError;
-use crate::http::{base_url, bearer, has_api_key, unauthorized};
+use crate::http::{base_url, bearer, has_api_key};
 use crate::recordings::derive_replay_key;
 use crate::room::RoomCommand;
 use crate::{AppState, assets};
@@ -50,6 +50,16 @@ fn unknown_recording() -> ApiError {
         status: StatusCode::NOT_FOUND,
         code: ErrorCode::UnknownRecording,
         message: "no such recording".into(),
+    }
+}
+
+/// A request about a session's recordings without its host key (or the API key).
+fn not_host() -> ApiError {
+    ApiError {
+        status: StatusCode::UNAUTHORIZED,
+        code: ErrorCode::Unauthorized,
+        message: "needs the session's host key (?k= or Authorization: Bearer) or the API key"
+            .into(),
     }
 }
 
@@ -165,7 +175,7 @@ pub(crate) async fn list(
     let session = SessionId::from_string(session);
     let host_key = host_key_of(&state, &session, &keys, &headers);
     if host_key.is_none() && !has_api_key(&state, &headers) {
-        return Err(unauthorized());
+        return Err(not_host());
     }
     let records = state
         .sessions()
@@ -196,7 +206,7 @@ pub(crate) async fn control(
 ) -> Result<Response, ApiError> {
     let session = SessionId::from_string(session);
     if host_key_of(&state, &session, &keys, &headers).is_none() && !has_api_key(&state, &headers) {
-        return Err(unauthorized());
+        return Err(not_host());
     }
     let handle = state
         .sessions()
