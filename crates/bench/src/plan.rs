@@ -177,7 +177,10 @@ mod tests {
             (rooms.len(), room.shape, room.members.len()),
             (1, "stage", 101)
         );
-        let video = room.members[0].publish.expect("presenter publishes");
+        let video = room.members[0]
+            .publish
+            .clone()
+            .expect("presenter publishes");
         assert_eq!(video.video_bitrate, Some(1_500_000));
         assert_eq!(video.keyframe_every, Some(90), "every 3 s at 30 fps");
         assert!(room.members[1..].iter().all(|m| m.publish.is_none()));
@@ -190,7 +193,7 @@ mod tests {
         let room = &rooms[0];
         assert!(room.needs_speaker_invite());
         assert_eq!(room.members.len(), 60);
-        let speaker = room.members[1].publish.expect("speakers publish");
+        let speaker = room.members[1].publish.clone().expect("speakers publish");
         assert!(speaker.audio && !speaker.video);
         assert_eq!(room.members[59].expects_tracks, 10);
     }

@@ -10,6 +10,7 @@
 //!   and a checksum; receivers count loss and one-way latency ([`LatencyHistogram`]) cheaply,
 //!   for the load tool (`crates/bench`).
 
+mod clip;
 mod codec;
 mod driver;
 mod participant;
@@ -21,6 +22,7 @@ mod signal;
 mod state;
 mod stats;
 
+pub use clip::{Clip, ClipFrame, ClipSending};
 pub use codec::VideoCodec;
 pub use participant::{ClientError, JoinOptions, Key, Participant};
 pub use publish::PublishOptions;

@@ -382,8 +382,16 @@ impl Participant {
                 )));
             }
             let state = Arc::clone(&self.state);
+            let options = options.clone();
             self.tasks.push(tokio::spawn(async move {
-                send_media(kind, track, ssrc, &me, options, wants_keyframe, state).await;
+                match options.clip.clone() {
+                    Some((clip, sending)) => {
+                        crate::clip::send_clip(kind, track, ssrc, clip, sending, state).await;
+                    }
+                    None => {
+                        send_media(kind, track, ssrc, &me, options, wants_keyframe, state).await;
+                    }
+                }
             }));
         }
         Ok(())

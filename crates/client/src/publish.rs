@@ -20,7 +20,7 @@ const AUDIO_PAYLOAD: usize = 120;
 const FIXED_VIDEO_BODY: usize = 1000;
 
 /// How a participant publishes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PublishOptions {
     /// RTP packets per video frame, when `video_bitrate` is not set.
     pub video_packets_per_frame: u16,
@@ -42,6 +42,8 @@ pub struct PublishOptions {
     pub video_bitrate: Option<u32>,
     /// Video frames per second.
     pub frame_rate: u32,
+    /// Send these real encoded frames (VP8 and Opus) instead of synthetic payloads.
+    pub clip: Option<(std::sync::Arc<crate::Clip>, crate::ClipSending)>,
 }
 
 impl Default for PublishOptions {
@@ -55,6 +57,7 @@ impl Default for PublishOptions {
             video: true,
             video_bitrate: None,
             frame_rate: 30,
+            clip: None,
         }
     }
 }

@@ -103,6 +103,8 @@ pub struct Snapshot {
     pub packets_sent: u64,
     /// RTP payload bytes we sent.
     pub bytes_sent: u64,
+    /// RTP packets a lossy clip sender dropped on purpose before sending.
+    pub packets_dropped_on_purpose: u64,
     /// Our own state as the server last described it (role, hand, mutes).
     pub me: Option<ParticipantInfo>,
     /// Session settings, as of `joined` and `settings_updated`.

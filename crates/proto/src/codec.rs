@@ -42,6 +42,8 @@ const CLIENT_TYPES: &[&str] = &[
     "admit",
     "decline",
     "end_session",
+    "start_recording",
+    "stop_recording",
 ];
 
 const SERVER_TYPES: &[&str] = &[
@@ -62,6 +64,7 @@ const SERVER_TYPES: &[&str] = &[
     "waiting_updated",
     "invite_rotated",
     "muted_by_host",
+    "recording_updated",
 ];
 
 /// Decodes a frame from a client, classifying failures as `message_too_large`, `bad_json`,
