@@ -135,9 +135,12 @@ pub struct RecorderGone;
 impl Recorder {
     /// Creates the recording's directory and first manifest, then starts its thread.
     /// `on_finish` runs on that thread once the recording has ended, however it ended.
+    /// `dropped` counts packets the recorder could not take in time (it may be shared by
+    /// several recordings).
     pub fn start(
         setup: RecordingSetup,
         present: Vec<Presence>,
+        dropped: Arc<AtomicU64>,
         on_finish: Box<dyn FnOnce(&Outcome) + Send>,
     ) -> Result<Self, WebmError> {
         let recording = Recording::start(setup, present, Instant::now())?;
@@ -153,7 +156,7 @@ impl Recorder {
             control,
             packets,
             next_key: 1,
-            dropped: Arc::default(),
+            dropped,
             thread: Some(thread),
         })
     }
@@ -211,11 +214,6 @@ impl Recorder {
             name,
             text,
         })
-    }
-
-    /// Packets the recorder could not take in time (its disk fell behind).
-    pub fn dropped_packets(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Whether the thread is still recording.
@@ -369,5 +367,29 @@ pub fn describe(error: &WebmError) -> String {
         "the disk holding recordings is full; recording stopped (the live session goes on)".into()
     } else {
         format!("recording stopped: {error}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_recorder_that_falls_behind_refuses_packets_instead_of_waiting() {
+        // A feed whose recorder never reads: what a stalled disk looks like from the SFU.
+        let (packets, _rx) = bounded(PACKET_QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let feed = StreamFeed {
+            key: 1,
+            packets,
+            dropped: Arc::clone(&dropped),
+        };
+        let packet = Arc::new(rtp::Packet::default());
+        let taken = (0..PACKET_QUEUE + 500)
+            .filter(|_| feed.offer(&packet))
+            .count();
+        assert_eq!(taken, PACKET_QUEUE);
+        assert_eq!(dropped.load(Ordering::Relaxed), 500);
     }
 }

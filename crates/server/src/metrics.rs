@@ -220,11 +220,18 @@ pub(crate) fn render(state: &AppState) -> String {
         "code",
         errors,
     );
+    let recordings = state.sessions().recordings();
     out.one(
         "hearth_recording_active",
         Kind::Gauge,
-        "Recordings in progress (always 0: recording is not yet implemented).",
-        0,
+        "Recordings in progress.",
+        recordings.active(),
+    );
+    out.one(
+        "hearth_recording_packets_dropped_total",
+        Kind::Counter,
+        "Packets recorders could not take in time (the disk fell behind); live media is not affected.",
+        recordings.dropped_packets(),
     );
     if let Some(bytes) = read_proc("/proc/self/status", resident_bytes) {
         out.one(

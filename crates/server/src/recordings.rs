@@ -24,7 +24,7 @@ pub struct Recordings {
     store: Arc<Store>,
     /// Recordings in progress (`/metrics`).
     active: Arc<AtomicU64>,
-    /// Packets recorders could not take in time, over finished recordings (`/metrics`).
+    /// Packets recorders could not take in time (`/metrics`).
     dropped: Arc<AtomicU64>,
 }
 
@@ -58,7 +58,7 @@ impl Recordings {
         self.active.load(Ordering::Relaxed)
     }
 
-    /// Packets finished recordings could not take in time.
+    /// Packets recorders could not take in time.
     pub fn dropped_packets(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -125,7 +125,13 @@ impl Recordings {
             room,
         };
         self.active.fetch_add(1, Ordering::Relaxed);
-        match Recorder::start(setup, present, Box::new(move |outcome| finish.run(outcome))) {
+        let dropped = Arc::clone(&self.dropped);
+        match Recorder::start(
+            setup,
+            present,
+            dropped,
+            Box::new(move |outcome| finish.run(outcome)),
+        ) {
             Ok(recorder) => Ok((RecordingStatus { id, started_at_ms }, recorder)),
             Err(e) => {
                 self.active.fetch_sub(1, Ordering::Relaxed);
@@ -135,11 +141,6 @@ impl Recordings {
                 Err(StartError::Failed(message))
             }
         }
-    }
-
-    /// Counts what a stopped recorder dropped.
-    pub(crate) fn add_dropped(&self, packets: u64) {
-        self.dropped.fetch_add(packets, Ordering::Relaxed);
     }
 
     /// At start-up: repairs every recording the last run left unfinished, and indexes it as

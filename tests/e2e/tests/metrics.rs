@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
 use hearth_client::Participant;
+use hearth_e2e::media::TempDir;
 use hearth_e2e::{LOCALHOST, TestServer};
+use hearth_proto::ClientMessage;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -35,7 +37,12 @@ async fn scrape_until(server: &TestServer, what: &str, check: impl Fn(&str) -> b
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_follow_two_people_talking_and_leaving() {
-    let server = TestServer::start().await;
+    let recordings = TempDir::new("hearth-metrics");
+    let server = TestServer::start_with(hearth_server::ServerConfig {
+        recordings_dir: Some(recordings.path().to_owned()),
+        ..hearth_server::ServerConfig::default()
+    })
+    .await;
     let (session, keys) = server.create_session("metrics").await;
     let mut a = Participant::join(&server.base, &session, "Zanzibar", keys.host(), LOCALHOST)
         .await
@@ -68,6 +75,18 @@ async fn metrics_follow_two_people_talking_and_leaving() {
     ] {
         assert!(!page.contains(secret), "the page names no one: {secret}");
     }
+
+    assert_eq!(sample(&page, "hearth_recording_active"), Some(0.0));
+    a.send(ClientMessage::StartRecording).await;
+    scrape_until(&server, "a recording in progress", |page| {
+        sample(page, "hearth_recording_active") == Some(1.0)
+    })
+    .await;
+    a.send(ClientMessage::StopRecording).await;
+    scrape_until(&server, "the recording finished", |page| {
+        sample(page, "hearth_recording_active") == Some(0.0)
+    })
+    .await;
 
     a.leave().await;
     b.leave().await;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
 use hearth_client::Signal;
+use hearth_e2e::media::TempDir;
 use hearth_e2e::{Keys, TestServer};
 use hearth_proto::{
     ClientMessage, ErrorCode, MediaKind, PROTOCOL_VERSION, ParticipantId, Role, ServerMessage,
@@ -68,6 +69,8 @@ async fn outcome(
 
 struct Cast {
     server: TestServer,
+    /// Where the server may record.
+    _recordings: TempDir,
     session: SessionId,
     keys: Keys,
     host: Raw,
@@ -78,7 +81,12 @@ struct Cast {
 }
 
 async fn cast() -> Cast {
-    let server = TestServer::start().await;
+    let recordings = TempDir::new("hearth-matrix");
+    let server = TestServer::start_with(hearth_server::ServerConfig {
+        recordings_dir: Some(recordings.path().to_owned()),
+        ..hearth_server::ServerConfig::default()
+    })
+    .await;
     let (session, keys) = server
         .create_session_with(serde_json::json!({"title": "matrix", "shape": "stage"}))
         .await;
@@ -112,6 +120,7 @@ async fn cast() -> Cast {
     }
     Cast {
         server,
+        _recordings: recordings,
         session,
         keys,
         host,
@@ -135,10 +144,11 @@ enum Act {
     Lock,
     RotateInvite,
     AdmitNobody,
+    Record,
     End,
 }
 
-const ACTS: [Act; 12] = [
+const ACTS: [Act; 13] = [
     Act::Publish,
     Act::Chat,
     Act::RaiseHand,
@@ -150,6 +160,7 @@ const ACTS: [Act; 12] = [
     Act::Lock,
     Act::RotateInvite,
     Act::AdmitNobody,
+    Act::Record,
     Act::End,
 ];
 
@@ -207,6 +218,7 @@ fn message(act: Act, victim: &ParticipantId) -> ClientMessage {
         Act::AdmitNobody => ClientMessage::Admit {
             participant_id: ParticipantId::from_string("nobody"),
         },
+        Act::Record => ClientMessage::StartRecording,
         Act::End => ClientMessage::EndSession,
     }
 }
@@ -243,6 +255,15 @@ fn success(
             |m| matches!(m, ServerMessage::SettingsUpdated { settings } if settings.locked),
         ),
         Act::RotateInvite => Box::new(|m| matches!(m, ServerMessage::InviteRotated { .. })),
+        Act::Record => Box::new(|m| {
+            matches!(
+                m,
+                ServerMessage::RecordingUpdated {
+                    recording: Some(_),
+                    ..
+                }
+            )
+        }),
         Act::AdmitNobody => Box::new(|_| false), // success shows as unknown_participant
         Act::End => Box::new(|_| false),         // success shows as session_ended
     }
@@ -286,9 +307,9 @@ async fn assert_unchanged(c: &mut Cast, act: Act) {
             ServerMessage::ParticipantUpdated { participant } if participant.id == victim => {
                 seen_change |= participant.audio_muted || participant.role != Role::Attendee;
             }
-            ServerMessage::SettingsUpdated { .. } | ServerMessage::InviteRotated { .. } => {
-                seen_change = true
-            }
+            ServerMessage::SettingsUpdated { .. }
+            | ServerMessage::InviteRotated { .. }
+            | ServerMessage::RecordingUpdated { .. } => seen_change = true,
             _ => {}
         }
     }

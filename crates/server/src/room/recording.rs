@@ -92,8 +92,6 @@ impl RoomTask {
     pub(super) fn stop_recording(&mut self) -> Option<JoinHandle<Outcome>> {
         let active = self.recording.take()?;
         tracing::info!(session_id = %self.session_id(), recording_id = %active.status.id, "recording stopped");
-        self.recordings
-            .add_dropped(active.recorder.dropped_packets());
         // Taps go first, so nothing more is offered to a recorder that is finishing.
         drop(active.feeds);
         let thread = active.recorder.stop();
