@@ -100,6 +100,7 @@ pub async fn run_all(args: RunArgs) -> anyhow::Result<()> {
         // The flags as given, minus the API key: reports get shared, secrets must not.
         let mut shown = env.args.clone();
         shown.api_key = shown.api_key.map(|_| "<redacted>".to_owned());
+        shown.clip = None;
         let json = serde_json::json!({
             "scenario": format!("{:?}", env.args.scenario).to_lowercase(),
             "args": format!("{shown:?}"),
@@ -139,12 +140,22 @@ async fn run_once(env: &Env) -> anyhow::Result<Report> {
         }
     });
     join_all(env, &rooms, &sessions, &members, &failures).await;
+    if args.record {
+        for (session, _) in &sessions {
+            recording(env, session, "POST").await?;
+        }
+    }
     progress.phase("warm-up");
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
     progress.phase("measure");
     let start = reading(env, &members).await;
     tokio::time::sleep(Duration::from_secs(args.duration.max(1))).await;
     let end = reading(env, &members).await;
+    if args.record {
+        for (session, _) in &sessions {
+            recording(env, session, "DELETE").await?;
+        }
+    }
     progress.phase("leaving");
     let joined = std::mem::take(&mut *members.lock().unwrap_or_else(|e| e.into_inner()));
     let join_ms = join_times(&joined, &end);
@@ -189,7 +200,27 @@ async fn run_once(env: &Env) -> anyhow::Result<Report> {
     };
     report.set_media(&window, secs);
     report.add_warnings();
+    if args.clip.is_some() {
+        report.note_real_media();
+    }
     Ok(report)
+}
+
+/// Starts (`POST`) or stops (`DELETE`) recording `session`.
+async fn recording(env: &Env, session: &http::Session, method: &str) -> anyhow::Result<()> {
+    let path = format!("/api/sessions/{}/recording", session.id);
+    let response = http::request(
+        &env.args.server,
+        method,
+        &path,
+        None,
+        Some(&session.host_key),
+    )
+    .await?;
+    if !(200..300).contains(&response.status) {
+        bail!("{method} {path}: {} {}", response.status, response.body);
+    }
+    Ok(())
 }
 
 /// Creates a room's session, sized for its members (the server caps it at its

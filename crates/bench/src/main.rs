@@ -116,6 +116,19 @@ pub struct RunArgs {
     /// Use this floor (µs per packet) instead of measuring it after the runs.
     #[arg(long)]
     pub floor_us: Option<f64>,
+    /// Publish this real VP8 clip (an IVF file, looped, at `--fps`) instead of synthetic
+    /// VP8-shaped video. The recorder writes only real frames, so `--record` needs it.
+    #[arg(long, requires = "clip_audio")]
+    pub clip_video: Option<PathBuf>,
+    /// The Opus clip to go with `--clip-video`: an Ogg file with one 20 ms packet per page.
+    #[arg(long, requires = "clip_video")]
+    pub clip_audio: Option<PathBuf>,
+    /// Record every session while measuring (started before the warm-up, stopped after).
+    #[arg(long)]
+    pub record: bool,
+    /// The clip, once loaded.
+    #[arg(skip)]
+    pub clip: Option<std::sync::Arc<hearth_client::Clip>>,
 }
 
 /// Options of `floor`.
@@ -152,9 +165,25 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-            .block_on(load::run_all(args)),
+        Command::Run(mut args) => {
+            if let (Some(video), Some(audio)) = (&args.clip_video, &args.clip_audio) {
+                let clip = hearth_client::Clip::from_files(video, args.fps, audio, None)
+                    .map_err(|e| anyhow::anyhow!("reading the clip: {e}"))?;
+                eprintln!(
+                    "clip: {} video frames, {} audio packets",
+                    clip.video.len(),
+                    clip.audio.len()
+                );
+                args.clip = Some(std::sync::Arc::new(clip));
+            }
+            run(args)
+        }
     }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(load::run_all(args))
 }

@@ -49,6 +49,10 @@ pub fn av(args: &RunArgs) -> PublishOptions {
         video_bitrate: Some(args.bitrate),
         frame_rate: args.fps,
         keyframe_every: Some(args.keyframe_interval.max(1) * args.fps.max(1)),
+        clip: args
+            .clip
+            .clone()
+            .map(|clip| (clip, hearth_client::ClipSending::default())),
         ..PublishOptions::default()
     }
 }

@@ -212,6 +212,20 @@ impl Report {
     }
 }
 
+impl Report {
+    /// For runs that publish a real clip (`--clip-video`): its payloads carry no send time or
+    /// checksum, so receivers cannot tell loss, latency or damage; only the server's cost is
+    /// measured. Replaces the warnings that would claim otherwise.
+    pub fn note_real_media(&mut self) {
+        self.warnings
+            .retain(|w| !w.starts_with("corrupt packets") && !w.starts_with("only "));
+        self.warnings.push(
+            "real media (--clip-video): loss, latency and delivered tracks are not measured, only the server's cost"
+                .into(),
+        );
+    }
+}
+
 /// Rows of the table: label, JSON pointer into a [`Report`], decimals.
 const ROWS: &[(&str, &str, usize)] = &[
     ("participants joined", "/participants/joined", 0),

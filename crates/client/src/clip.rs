@@ -4,10 +4,13 @@
 
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
+use rtc::media::io::ivf_reader::IVFReader;
+use rtc::media::io::ogg_reader::OggReader;
 use rtc::rtp;
 use rtc::rtp::codec::vp8::Vp8Payloader;
 use rtc::rtp::packetizer::Payloader;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use webrtc::media_stream::track_local::TrackLocal;
@@ -36,6 +39,55 @@ pub struct Clip {
     pub fps: u32,
     /// Opus packets of 20 ms each, in order.
     pub audio: Vec<ClipFrame>,
+}
+
+impl Clip {
+    /// Loads a clip: VP8 frames from an IVF file at `fps`, and Opus packets from an Ogg file
+    /// holding one 20 ms packet per page (`ffmpeg … -c:a libopus -frame_duration 20
+    /// -page_duration 20000 -f ogg`). `audio_packets` keeps that many (the encoder's trailing
+    /// flush packet would make the audio loop longer than the video one).
+    pub fn from_files(
+        ivf: &Path,
+        fps: u32,
+        ogg: &Path,
+        audio_packets: Option<usize>,
+    ) -> std::io::Result<Self> {
+        let invalid = |e: rtc::shared::error::Error| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+        };
+        let file = std::io::BufReader::new(std::fs::File::open(ivf)?);
+        let (mut reader, _) = IVFReader::new(file).map_err(invalid)?;
+        let mut video = Vec::new();
+        while let Ok((frame, _)) = reader.parse_next_frame() {
+            let keyframe = frame.first().is_some_and(|b| b & 0x01 == 0);
+            video.push(ClipFrame {
+                data: frame.freeze(),
+                keyframe,
+            });
+        }
+        if !video.first().is_some_and(|f| f.keyframe) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the video clip must start with a keyframe",
+            ));
+        }
+        let file = std::io::BufReader::new(std::fs::File::open(ogg)?);
+        let (mut reader, _) = OggReader::new(file, true).map_err(invalid)?;
+        let mut audio = Vec::new();
+        while let Ok((page, _)) = reader.parse_next_page() {
+            if page.is_empty() || page.starts_with(b"OpusTags") {
+                continue;
+            }
+            audio.push(ClipFrame {
+                data: page.freeze(),
+                keyframe: true,
+            });
+        }
+        if let Some(n) = audio_packets {
+            audio.truncate(n);
+        }
+        Ok(Self { video, fps, audio })
+    }
 }
 
 /// How a clip is sent.

@@ -2,8 +2,6 @@
 //! frame), and the checks ffprobe and ffmpeg make of what a recording wrote.
 
 use hearth_client::{Clip, ClipFrame};
-use rtc::media::io::ivf_reader::IVFReader;
-use rtc::media::io::ogg_reader::OggReader;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -56,9 +54,11 @@ fn run(cmd: &mut Command) -> std::process::Output {
     output
 }
 
-/// VP8 frames of ffmpeg's `testsrc2` pattern (a moving picture with a frame counter, so every
-/// frame differs): `seconds` long at `fps`, a keyframe every `gop` frames, 320x240.
-pub fn vp8_frames(dir: &Path, seconds: u32, fps: u32, gop: u32) -> Vec<ClipFrame> {
+/// A clip made by ffmpeg in `dir`: VP8 of its `testsrc2` pattern (a moving picture with a frame
+/// counter, so every frame differs), `seconds` long at `fps` with a keyframe every `gop` frames,
+/// 320x240; and Opus of a 440 Hz tone, stereo, 20 ms packets, exactly `seconds` long so the
+/// audio and video loops stay in step.
+pub fn clip(dir: &Path, seconds: u32, fps: u32, gop: u32) -> Clip {
     let ivf = dir.join("clip.ivf");
     run(Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
@@ -81,27 +81,6 @@ pub fn vp8_frames(dir: &Path, seconds: u32, fps: u32, gop: u32) -> Vec<ClipFrame
             "ivf",
         ])
         .arg(&ivf));
-    let file = std::fs::File::open(&ivf).expect("open ivf");
-    let (mut reader, _) = IVFReader::new(std::io::BufReader::new(file)).expect("ivf header");
-    let mut frames = Vec::new();
-    while let Ok((frame, _)) = reader.parse_next_frame() {
-        let keyframe = frame.first().is_some_and(|b| b & 0x01 == 0);
-        frames.push(ClipFrame {
-            data: frame.freeze(),
-            keyframe,
-        });
-    }
-    assert!(
-        frames.first().is_some_and(|f| f.keyframe),
-        "clip starts with a keyframe"
-    );
-    frames
-}
-
-/// Opus packets of 20 ms of a 440 Hz tone, stereo: exactly `seconds` long (50 packets a
-/// second; the encoder's extra flush packet is left out), so a looping clip's audio and video
-/// loops stay in step.
-pub fn opus_frames(dir: &Path, seconds: u32) -> Vec<ClipFrame> {
     let ogg = dir.join("clip.ogg");
     // One packet per Ogg page (20 ms pages), so a page is a packet.
     run(Command::new("ffmpeg")
@@ -126,29 +105,7 @@ pub fn opus_frames(dir: &Path, seconds: u32) -> Vec<ClipFrame> {
             "ogg",
         ])
         .arg(&ogg));
-    let file = std::fs::File::open(&ogg).expect("open ogg");
-    let (mut reader, _) = OggReader::new(std::io::BufReader::new(file), true).expect("ogg header");
-    let mut frames = Vec::new();
-    while let Ok((page, _)) = reader.parse_next_page() {
-        if page.starts_with(b"OpusTags") || page.is_empty() {
-            continue;
-        }
-        frames.push(ClipFrame {
-            data: page.freeze(),
-            keyframe: true,
-        });
-    }
-    frames.truncate(seconds as usize * 50);
-    frames
-}
-
-/// A clip of VP8 and Opus made by ffmpeg in `dir`.
-pub fn clip(dir: &Path, seconds: u32, fps: u32, gop: u32) -> Clip {
-    Clip {
-        video: vp8_frames(dir, seconds, fps, gop),
-        fps,
-        audio: opus_frames(dir, seconds),
-    }
+    Clip::from_files(&ivf, fps, &ogg, Some(seconds as usize * 50)).expect("read the clip")
 }
 
 /// Writes `frames` as an IVF file (what ffmpeg decodes to compare pictures).
