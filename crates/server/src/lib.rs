@@ -58,6 +58,10 @@ pub struct ServerConfig {
     pub recordings_dir: Option<PathBuf>,
     /// The ffmpeg program used to export a recording as one file.
     pub ffmpeg: PathBuf,
+    /// How long a room may stay empty before its recording stops: long enough for a host to
+    /// reload the page or ride out a network change, short enough that a recording left
+    /// running in an empty room ends on its own.
+    pub recording_empty_grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +78,7 @@ impl Default for ServerConfig {
             max_connections_per_ip: 20,
             recordings_dir: None,
             ffmpeg: PathBuf::from("ffmpeg"),
+            recording_empty_grace: Duration::from_secs(60),
         }
     }
 }
@@ -140,6 +145,7 @@ impl AppState {
         let recordings = Arc::new(Recordings::new(
             config.recordings_dir.clone(),
             Arc::clone(&store),
+            config.recording_empty_grace,
         ));
         // Before any room starts: a recording the last run left unfinished is repaired first,
         // so it is listed (as recovered) and plays.

@@ -14,6 +14,7 @@ use hearth_store::{NewRecording, RecordingEnd, RecordingRecord, Store, secrets};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Recording, server-wide.
@@ -26,6 +27,8 @@ pub struct Recordings {
     active: Arc<AtomicU64>,
     /// Packets recorders could not take in time (`/metrics`).
     dropped: Arc<AtomicU64>,
+    /// How long a room may stay empty before its recording stops.
+    empty_grace: Duration,
 }
 
 /// Why a recording could not start.
@@ -38,14 +41,21 @@ pub enum StartError {
 }
 
 impl Recordings {
-    /// Recording into `dir` (or not at all), indexed in `store`.
-    pub fn new(dir: Option<PathBuf>, store: Arc<Store>) -> Self {
+    /// Recording into `dir` (or not at all), indexed in `store`; a recording whose room stays
+    /// empty for `empty_grace` stops.
+    pub fn new(dir: Option<PathBuf>, store: Arc<Store>, empty_grace: Duration) -> Self {
         Self {
             dir,
             store,
             active: Arc::default(),
             dropped: Arc::default(),
+            empty_grace,
         }
+    }
+
+    /// How long a room may stay empty before its recording stops.
+    pub fn empty_grace(&self) -> Duration {
+        self.empty_grace
     }
 
     /// Whether recording is possible on this server.

@@ -51,6 +51,8 @@ struct RoomTask {
     /// This room's own inbox, weakly: a recorder finishing on its thread reports here.
     commands: mpsc::WeakSender<RoomCommand>,
     recording: Option<recording::ActiveRecording>,
+    /// When the last person left, while nobody has come back.
+    empty_since: Option<std::time::Instant>,
 }
 
 /// Runs the room until every sender of commands is gone.
@@ -86,6 +88,7 @@ pub async fn run(setup: RoomSetup, mut commands: mpsc::Receiver<RoomCommand>) {
         recordings: setup.recordings,
         commands: setup.commands,
         recording: None,
+        empty_since: None,
     };
     // Measured after every command rather than at each join, leave and track change: those
     // happen in many places (removals, role changes, settings), and two lengths are cheap.
@@ -158,6 +161,7 @@ impl RoomTask {
                 let _ = reply.send(result);
             }
             RoomCommand::RecordingEnded { id, error } => self.recording_ended(&id, error),
+            RoomCommand::StopRecordingIfEmpty { id } => self.stop_recording_if_empty(&id),
             RoomCommand::FinishRecording { reply } => {
                 let _ = reply.send(self.stop_recording());
             }
@@ -329,6 +333,9 @@ impl RoomTask {
             tracing::warn!(session_id = %self.session_id(), error = %e, "cannot record leave");
         }
         self.record_leave(id);
+        if self.members.is_empty() {
+            self.schedule_empty_check();
+        }
         tracing::info!(session_id = %self.session_id(), participant_id = %id, "left");
         self.unpublish(&tracks);
         let left = id.clone();

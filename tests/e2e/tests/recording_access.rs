@@ -287,6 +287,59 @@ async fn only_hosts_and_replay_links_reach_a_recording_and_no_path_trick_does() 
     drop((a.host, b.host));
 }
 
+/// The indexed state of recording `id`.
+async fn state_of(server: &TestServer, id: &str, host_key: &str) -> serde_json::Value {
+    let (_, _, body) = server
+        .request_raw("GET", &format!("/api/recordings/{id}?k={host_key}"), &[])
+        .await;
+    json(&body)["state"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_of_a_room_everyone_left_stops_after_the_grace_period_but_not_before() {
+    let dir = TempDir::new("hearth-rec-empty");
+    let server = TestServer::start_with(ServerConfig {
+        recordings_dir: Some(dir.path().join("recordings")),
+        recording_empty_grace: Duration::from_secs(2),
+        ..ServerConfig::default()
+    })
+    .await;
+    let (session, keys) = server.create_session("Left running").await;
+    let host = Participant::join(&server.base, &session, "Host", keys.host(), LOCALHOST)
+        .await
+        .unwrap();
+    host.send(ClientMessage::StartRecording).await;
+    eventually("recording starts", WAIT, || {
+        host.snapshot().recording.is_some()
+    })
+    .await;
+    let id = host.snapshot().recording.unwrap().id.to_string();
+
+    // The host reloads the page: gone for a moment, back well within the grace period.
+    host.vanish().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let back = Participant::join(&server.base, &session, "Host", keys.host(), LOCALHOST)
+        .await
+        .unwrap();
+    assert!(
+        back.snapshot().recording.is_some(),
+        "still recording on return"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(state_of(&server, &id, &keys.host).await, "recording");
+
+    // Now everyone is gone for good: the recording ends by itself.
+    back.leave().await;
+    let deadline = Instant::now() + WAIT;
+    while state_of(&server, &id, &keys.host).await != "complete" {
+        assert!(
+            Instant::now() < deadline,
+            "the recording of an empty room never stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attendees_cannot_record_and_a_server_without_a_recording_directory_says_so() {
     let dir = TempDir::new("hearth-rec-refusals");

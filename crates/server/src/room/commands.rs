@@ -88,6 +88,8 @@ pub enum RoomCommand {
         id: RecordingId,
         error: Option<String>,
     },
+    /// The room emptied a while ago: stop recording `id` if nobody came back.
+    StopRecordingIfEmpty { id: RecordingId },
     /// Stop recording and hand back the recorder's thread, to wait for its files (shutdown).
     FinishRecording {
         reply: oneshot::Sender<Option<std::thread::JoinHandle<hearth_record::Outcome>>>,

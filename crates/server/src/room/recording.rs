@@ -183,7 +183,8 @@ impl RoomTask {
     }
 
     /// Tells the recorder someone entered.
-    pub(super) fn record_join(&self, id: &hearth_proto::ParticipantId) {
+    pub(super) fn record_join(&mut self, id: &hearth_proto::ParticipantId) {
+        self.empty_since = None;
         if let (Some(active), Some(who)) = (&self.recording, self.presence(id)) {
             let _ = active.recorder.joined(who);
         }
@@ -204,6 +205,38 @@ impl RoomTask {
                 message.name.clone(),
                 message.text.clone(),
             );
+        }
+    }
+
+    /// The last person left: if the room is still empty after the grace period
+    /// (`ServerConfig::recording_empty_grace`), the recording stops by itself.
+    pub(super) fn schedule_empty_check(&mut self) {
+        self.empty_since = Some(std::time::Instant::now());
+        let Some(active) = &self.recording else {
+            return;
+        };
+        let id = active.status.id.clone();
+        let room = self.commands.clone();
+        let grace = self.recordings.empty_grace();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            if let Some(room) = room.upgrade() {
+                let _ = room.try_send(super::RoomCommand::StopRecordingIfEmpty { id });
+            }
+        });
+    }
+
+    pub(super) fn stop_recording_if_empty(&mut self, id: &RecordingId) {
+        let current = self.recording.as_ref().map(|a| &a.status.id);
+        // Empty since the leave that scheduled this check, not merely empty at this moment:
+        // someone may have come and gone meanwhile, and their own leave has its own check.
+        let grace = self.recordings.empty_grace();
+        let empty_long_enough = self
+            .empty_since
+            .is_some_and(|since| since.elapsed() >= grace);
+        if current == Some(id) && self.members.is_empty() && empty_long_enough {
+            tracing::info!(session_id = %self.session_id(), recording_id = %id, "room stayed empty; recording stops");
+            self.stop_recording_in_background();
         }
     }
 
