@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a load scenario against a running server and report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Measure the per-packet floor: SRTP protect of a 1200-byte packet plus one UDP send.
     Floor(FloorArgs),
 }
@@ -165,7 +165,8 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Run(mut args) => {
+        Command::Run(args) => {
+            let mut args = *args;
             if let (Some(video), Some(audio)) = (&args.clip_video, &args.clip_audio) {
                 let clip = hearth_client::Clip::from_files(video, args.fps, audio, None)
                     .map_err(|e| anyhow::anyhow!("reading the clip: {e}"))?;
