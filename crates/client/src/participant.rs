@@ -308,12 +308,13 @@ impl Participant {
         if options.audio {
             tracks.push((RtpCodecKind::Audio, opus(), "audio"));
         }
+        // A clip's video is in the clip's codec.
+        let video_codec = options
+            .clip
+            .as_ref()
+            .map_or(options.video_codec, |(clip, _)| clip.codec);
         if options.video {
-            tracks.push((
-                RtpCodecKind::Video,
-                options.video_codec.rtp_codec(),
-                "video",
-            ));
+            tracks.push((RtpCodecKind::Video, video_codec.rtp_codec(), "video"));
         }
         if options.screen {
             tracks.push((

@@ -108,6 +108,40 @@ pub fn clip(dir: &Path, seconds: u32, fps: u32, gop: u32) -> Clip {
     Clip::from_files(&ivf, fps, &ogg, Some(seconds as usize * 50)).expect("read the clip")
 }
 
+/// Like [`clip`], with H.264 video (constrained baseline, as browsers send it) instead of VP8.
+/// Returns the clip and the Annex B file its video came from (to decode what was sent).
+pub fn h264_clip(dir: &Path, seconds: u32, fps: u32, gop: u32) -> (Clip, PathBuf) {
+    let vp8 = clip(dir, seconds, fps, gop); // makes the Opus file too
+    let annexb = dir.join("clip.h264");
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size=320x240:rate={fps}"))
+        .args([
+            "-t",
+            &seconds.to_string(),
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "baseline",
+        ])
+        .args([
+            "-level", "3.1", "-pix_fmt", "yuv420p", "-preset", "veryfast", "-tune",
+        ])
+        .arg("zerolatency")
+        .args(["-x264-params"])
+        .arg(format!("keyint={gop}:min-keyint={gop}:scenecut=0"))
+        .args(["-bsf:v", "h264_mp4toannexb", "-f", "h264"])
+        .arg(&annexb));
+    let h264 = Clip::from_h264(&annexb, fps, &dir.join("clip.ogg"), Some(vp8.audio.len()))
+        .expect("read the H.264 clip");
+    assert_eq!(
+        h264.video.len() as u32,
+        seconds * fps,
+        "one access unit per frame"
+    );
+    (h264, annexb)
+}
+
 /// Writes `frames` as an IVF file (what ffmpeg decodes to compare pictures).
 pub fn write_ivf(path: &Path, frames: &[ClipFrame], fps: u32) {
     let mut out = Vec::new();

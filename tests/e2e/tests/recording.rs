@@ -6,7 +6,8 @@
 
 use hearth_client::{Clip, ClipSending, Participant, PublishOptions};
 use hearth_e2e::media::{
-    TempDir, clip, decode_errors, ffprobe, is_contiguous_run_of_loop, picture_hashes, write_ivf,
+    TempDir, clip, decode_errors, ffprobe, h264_clip, is_contiguous_run_of_loop, picture_hashes,
+    write_ivf,
 };
 use hearth_e2e::{LOCALHOST, TestServer, eventually};
 use hearth_proto::ClientMessage;
@@ -354,4 +355,61 @@ async fn a_stream_with_two_percent_loss_records_to_a_file_that_decodes_cleanly()
         .join(&id)
         .join(audio["file"].as_str().unwrap());
     assert_eq!(decode_errors(&audio_path), "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_is_recorded_to_matroska_that_decodes_to_the_pictures_sent() {
+    let dir = TempDir::new("hearth-rec-h264");
+    let server = recording_server(&dir).await;
+    let (session, keys) = server.create_session("H.264").await;
+    let (media, annexb) = h264_clip(dir.path(), 2, FPS, GOP);
+    let media = Arc::new(media);
+    let mut ada = Participant::join(&server.base, &session, "Ada", keys.host(), LOCALHOST)
+        .await
+        .unwrap();
+    ada.publish_with(clip_options(&media, 0.0)).await.unwrap();
+    eventually("Ada publishes", WAIT, || ada.snapshot().packets_sent > 100).await;
+    let id = start_recording(&ada, &[&ada]).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop_recording(&server, &ada, &[&ada], session.as_str(), &keys.host).await;
+
+    let (_, body) = server
+        .request(
+            "GET",
+            &format!("/api/recordings/{id}?k={}", keys.host),
+            None,
+        )
+        .await;
+    let manifest = json(&body);
+    let video = manifest["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "video")
+        .unwrap()
+        .clone();
+    assert_eq!(video["codec"], "video/H264");
+    assert_eq!(video["content_type"], "video/x-matroska");
+    let file = video["file"].as_str().unwrap();
+    assert!(file.ends_with(".mkv"), "{file}");
+    let path = dir.path().join("recordings").join(&id).join(file);
+    let probe = ffprobe(&path);
+    assert_eq!(
+        (probe.codec.as_str(), probe.width, probe.height),
+        ("h264", 320, 240)
+    );
+    assert_eq!(probe.frames, video["frames"].as_u64().unwrap());
+    assert!(probe.frames > 45, "{} frames in ~3 s", probe.frames);
+    assert_eq!(
+        decode_errors(&path),
+        "",
+        "the H.264 recording decodes cleanly"
+    );
+    let sent = picture_hashes(&annexb);
+    let recorded = picture_hashes(&path);
+    assert_eq!(recorded.len() as u64, probe.frames);
+    assert!(
+        is_contiguous_run_of_loop(&recorded, &sent),
+        "every decoded picture equals the one sent"
+    );
 }
