@@ -187,7 +187,7 @@ fn access_units(stream: &[u8]) -> Vec<Vec<u8>> {
         let slice = matches!(kind, 1 | 5);
         // first_mb_in_slice is ue(v); its first bit is 1 exactly when it is 0.
         let first_slice = slice && nal.get(1).is_some_and(|b| b & 0x80 != 0);
-        let starts_unit = (matches!(kind, 6..=9) && has_slice) || (first_slice && has_slice);
+        let starts_unit = has_slice && (matches!(kind, 6..=9) || first_slice);
         if starts_unit && !current.is_empty() {
             units.push(std::mem::take(&mut current));
             has_slice = false;
