@@ -8,6 +8,7 @@ mod error;
 mod export;
 mod http;
 mod metrics;
+mod ranged;
 mod recordings;
 mod recordings_http;
 mod room;

@@ -9,22 +9,17 @@ use crate::error::ApiError;
 use crate::http::{base_url, bearer, has_api_key};
 use crate::recordings::derive_replay_key;
 use crate::room::RoomCommand;
+use crate::ranged::serve_file;
 use crate::{AppState, assets};
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hearth_proto::{ErrorCode, RecordingId, RecordingStatus, SessionId};
 use hearth_record::{Manifest, RecordingState, is_safe_file_name};
 use hearth_store::{RecordingRecord, secrets};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::oneshot;
-
-/// Bytes read from a file per chunk of a download.
-const CHUNK: usize = 64 * 1024;
 
 /// Keys a request may carry in its query: `k` (host key) or `r` (replay key). Query rather than
 /// header because a `<video src>` cannot send headers.
@@ -318,116 +313,6 @@ fn download_name(manifest: &Manifest, file: &str) -> String {
     format!("{}-{}", title.trim_matches('-'), file)
 }
 
-/// Serves `path` whole or, for a `Range: bytes=` request, the part asked for.
-async fn serve_file(
-    path: PathBuf,
-    content_type: &str,
-    headers: &HeaderMap,
-    attachment: Option<String>,
-) -> Result<Response, ApiError> {
-    let mut file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|_| ApiError::not_found())?;
-    let size = file
-        .metadata()
-        .await
-        .map_err(|e| ApiError::internal(format!("stat {}: {e}", path.display())))?
-        .len();
-    let range = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| parse_range(v, size));
-    let (status, start, len) = match range {
-        None | Some(Range::Ignored) => (StatusCode::OK, 0, size),
-        Some(Range::Part(start, end)) => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
-        Some(Range::Unsatisfiable) => {
-            let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
-                r.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            return Ok(r);
-        }
-    };
-    file.seek(std::io::SeekFrom::Start(start))
-        .await
-        .map_err(|e| ApiError::internal(format!("seek: {e}")))?;
-    let body = Body::from_stream(futures_util::stream::unfold(
-        (file.take(len), vec![0u8; CHUNK]),
-        |(mut reader, mut buf)| async move {
-            match reader.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => Some((Ok(bytes::Bytes::copy_from_slice(&buf[..n])), (reader, buf))),
-                Err(e) => Some((Err(e), (reader, buf))),
-            }
-        },
-    ));
-    let mut response = (status, body).into_response();
-    let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(content_type) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-cache"),
-    );
-    if status == StatusCode::PARTIAL_CONTENT
-        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{size}", start + len - 1))
-    {
-        h.insert(header::CONTENT_RANGE, v);
-    }
-    if let Some(name) = attachment
-        && let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
-    {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(response)
-}
-
-/// What a `Range` header asks of a file of `size` bytes.
-#[derive(Debug, PartialEq, Eq)]
-enum Range {
-    /// Bytes `start..=end`.
-    Part(u64, u64),
-    /// Nothing in the file (416).
-    Unsatisfiable,
-    /// Not a form served partially (several ranges, another unit): the whole file.
-    Ignored,
-}
-
-fn parse_range(value: &str, size: u64) -> Range {
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return Range::Ignored;
-    };
-    if spec.contains(',') {
-        return Range::Ignored;
-    }
-    let Some((a, b)) = spec.split_once('-') else {
-        return Range::Ignored;
-    };
-    let (a, b) = (a.trim(), b.trim());
-    let parsed = match (a.is_empty(), b.is_empty()) {
-        // bytes=-N: the last N bytes.
-        (true, false) => b
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(|n| (size.saturating_sub(n), size.saturating_sub(1))),
-        (false, true) => a.parse::<u64>().ok().map(|s| (s, size.saturating_sub(1))),
-        (false, false) => match (a.parse::<u64>(), b.parse::<u64>()) {
-            (Ok(s), Ok(e)) if s <= e => Some((s, e.min(size.saturating_sub(1)))),
-            _ => return Range::Unsatisfiable,
-        },
-        (true, true) => None,
-    };
-    match parsed {
-        Some((start, end)) if size > 0 && start < size && start <= end => Range::Part(start, end),
-        Some(_) => Range::Unsatisfiable,
-        None => Range::Ignored,
-    }
-}
-
 /// `POST /api/recordings/{id}/share`: the replay link (made on first use).
 pub(crate) async fn share(
     State(state): State<AppState>,
@@ -574,23 +459,4 @@ pub(crate) async fn replay_page() -> Response {
 /// `GET /s/{id}/recordings`: the host's recordings page.
 pub(crate) async fn recordings_page() -> Response {
     assets::page("recordings.html", StatusCode::OK)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_are_read_as_browsers_send_them() {
-        assert_eq!(parse_range("bytes=0-", 100), Range::Part(0, 99));
-        assert_eq!(parse_range("bytes=10-19", 100), Range::Part(10, 19));
-        assert_eq!(parse_range("bytes=90-500", 100), Range::Part(90, 99));
-        assert_eq!(parse_range("bytes=-10", 100), Range::Part(90, 99));
-        assert_eq!(parse_range("bytes=100-", 100), Range::Unsatisfiable);
-        assert_eq!(parse_range("bytes=5-2", 100), Range::Unsatisfiable);
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), Range::Ignored);
-        assert_eq!(parse_range("items=0-1", 100), Range::Ignored);
-        assert_eq!(parse_range("bytes=x-", 100), Range::Ignored);
-        assert_eq!(parse_range("bytes=0-", 0), Range::Unsatisfiable);
-    }
 }
