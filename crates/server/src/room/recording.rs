@@ -157,7 +157,11 @@ impl RoomTask {
         }
         let weak: Weak<PublishedTrack> = Arc::downgrade(track);
         let request = Box::new(move || {
-            if let Some(track) = weak.upgrade() {
+            // A muted track sends nothing to record: asking it for keyframes would only make
+            // its publisher encode them for nobody.
+            if let Some(track) = weak.upgrade()
+                && !track.is_paused()
+            {
                 track.request_keyframe();
             }
         });
