@@ -1,4 +1,4 @@
-// The server's small HTTP API (sessions). Errors come back as
+// The server's small HTTP API (sessions; recordings are in recordings-api.js). Errors come back as
 // `{"error": {"code": "...", "message": "..."}}`, which we turn into an ApiError.
 
 /**
@@ -78,11 +78,13 @@ export async function getSession(id, keys) {
 }
 
 /**
+ * One request to the API, its JSON answer parsed; a failure becomes an ApiError. A 204 (no
+ * content) answers null.
  * @param {string} path
  * @param {RequestInit} init
  * @returns {Promise<unknown>}
  */
-async function request(path, init) {
+export async function request(path, init) {
   /** @type {Response} */
   let response;
   try {
@@ -97,7 +99,7 @@ async function request(path, init) {
   } catch {
     // Not JSON (e.g. a proxy's error page); handled below.
   }
-  if (response.ok && body !== null) return body;
+  if (response.ok && (body !== null || response.status === 204)) return body;
   const error = /** @type {{error?: {code?: unknown, message?: unknown}} | null} */ (body)?.error;
   const code = typeof error?.code === 'string' ? error.code : `http_${response.status}`;
   const message = typeof error?.message === 'string' ? error.message : `The server answered ${response.status}.`;

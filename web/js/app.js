@@ -7,6 +7,8 @@ import { Call } from './call.js';
 import { byId } from './dom.js';
 import { endingFor } from './endings.js';
 import { signalingUrl } from './protocol.js';
+import { recordingsPageUrl } from './recording.js';
+import { listRecordings } from './recordings-api.js';
 import { RoomView } from './room.js';
 
 /** sessionStorage: per tab, so two tabs can be two different people. */
@@ -51,11 +53,32 @@ function showMessage(title, text, rejoinHref) {
   const rejoin = byId('rejoin-link', HTMLAnchorElement);
   rejoin.hidden = rejoinHref === null;
   rejoin.href = rejoinHref ?? '/';
+  byId('ended-recordings-link', HTMLAnchorElement).hidden = true;
+  byId('recording-indicator', HTMLElement).hidden = true;
   byId('room-count', HTMLElement).textContent = '';
   byId('room-shape', HTMLElement).hidden = true;
   byId('room-locked', HTMLElement).hidden = true;
   document.title = `${title} · Hearth`;
   show('message');
+}
+
+/**
+ * On the page a host sees after the call, a link to the session's recordings, when it has
+ * any (the list needs the host key, which only the host holds).
+ * @param {string} sessionId
+ * @param {string} hostKey
+ * @param {number} mine the generation the message belongs to
+ */
+function offerRecordings(sessionId, hostKey, mine) {
+  listRecordings(sessionId, hostKey).then(({ recordings }) => {
+    if (mine !== generation || recordings.length === 0) return;
+    const link = byId('ended-recordings-link', HTMLAnchorElement);
+    link.href = recordingsPageUrl(sessionId, hostKey);
+    link.textContent = recordings.length === 1 ? 'The recording of this session' : `The ${recordings.length} recordings of this session`;
+    link.hidden = false;
+  }, () => {
+    // No list, no link: the page already says what happened.
+  });
 }
 
 /**
@@ -238,6 +261,7 @@ function enterRoom(sessionId, name, keys) {
         break;
       }
     }
+    if (keys.hostKey && current.participantId) offerRecordings(sessionId, keys.hostKey, mine);
   });
   current.start();
 }
@@ -272,6 +296,7 @@ Object.defineProperty(window, 'hearth', {
         session: call?.session ?? null,
         settings: call?.settings ?? null,
         inviteUrl: call?.inviteUrl ?? null,
+        recording: call?.recording ?? null,
         participants: call ? [...call.participants.values()] : [],
         waiting: call?.waiting ?? [],
         chat: call?.chat ?? [],

@@ -17,6 +17,7 @@ import { Requests } from './requests.js';
 /** @typedef {import('./protocol.js').SessionSettings} SessionSettings */
 /** @typedef {import('./protocol.js').ChatMessage} ChatMessage */
 /** @typedef {import('./protocol.js').WaitingInfo} WaitingInfo */
+/** @typedef {import('./protocol.js').RecordingStatus} RecordingStatus */
 /** @typedef {import('./protocol.js').MediaKind} MediaKind */
 /** @typedef {import('./protocol.js').Role} Role */
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
@@ -47,6 +48,8 @@ import { Requests } from './requests.js';
  * @property {ChatMessage} chat a chat message arrived (ours too, as the server stamped it)
  * @property {WaitingInfo[]} waiting_list who waits to be admitted (hosts and co-hosts)
  * @property {string | null} invite the invite link changed (hosts and co-hosts)
+ * @property {{recording: RecordingStatus | null, error: string | null}} recording recording
+ *   started or stopped; `error` says why it stopped by itself (hosts and co-hosts only)
  * @property {string} notice something worth telling the user that does not end the call
  * @property {{code: string, message: string}} refused the server refused something we asked (not fatal)
  * @property {CallEnd} ended the call is over; no more events follow
@@ -122,6 +125,8 @@ export class Call extends Emitter {
     this.waiting = [];
     /** @type {string | null} hosts and co-hosts only */
     this.inviteUrl = null;
+    /** @type {RecordingStatus | null} the recording in progress, if the session is being recorded */
+    this.recording = null;
     /** @type {'connecting' | 'waiting' | 'joined' | 'ended'} */
     this.status = 'connecting';
     /** @type {CallEnd | null} */
@@ -135,6 +140,16 @@ export class Call extends Emitter {
   /** @returns {Role | null} */
   get role() {
     return this.self?.role ?? null;
+  }
+
+  /** The host key we joined with, if we hold the host link (it opens the recordings). */
+  get hostKey() {
+    return this.options.hostKey ?? null;
+  }
+
+  /** The session's id, as given to the constructor (known before `joined`). */
+  get sessionId() {
+    return this.options.sessionId;
   }
 
   /** The publish connection (read-only use, e.g. `getStats()`). */
@@ -262,6 +277,10 @@ export class Call extends Emitter {
         this.inviteUrl = message.invite_url;
         this.emit('invite', message.invite_url);
         break;
+      case 'recording_updated':
+        this.recording = message.recording;
+        this.emit('recording', { recording: message.recording, error: message.error ?? null });
+        break;
       case 'muted_by_host':
         // The server already drops what we send of this kind; stop sending it at all, and say why.
         this.publisher.setMuted(message.kind, true);
@@ -296,6 +315,7 @@ export class Call extends Emitter {
     this.chat = [...(message.chat ?? [])];
     this.waiting = message.waiting ?? [];
     this.inviteUrl = message.invite_url ?? null;
+    this.recording = message.recording ?? null;
     this.status = 'joined';
     this.emit('joined', {
       participantId: message.participant_id,

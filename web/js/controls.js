@@ -3,7 +3,7 @@
 // the session's shape, as the server last told us); the server still checks every action.
 
 import { deviceIcon, deviceOffIcon, handIcon } from './tile.js';
-import { byId } from './dom.js';
+import { byId, copyFrom } from './dom.js';
 import { canRaiseHand, runsSession } from './permissions.js';
 
 /** @typedef {import('./call.js').Call} Call */
@@ -124,26 +124,7 @@ export class Controls {
     invitePanel.hidden = false;
     inviteLink.value = url;
     inviteStatus.textContent = '';
-    let copied = false;
-    // The async clipboard exists only in secure contexts (https, localhost); on plain http
-    // the link stays visible and selected so the user can copy it themselves.
-    if (navigator.clipboard && window.isSecureContext) {
-      try {
-        await navigator.clipboard.writeText(url);
-        copied = true;
-      } catch {
-        // Refused (no focus, no permission): fall through to the manual way.
-      }
-    }
-    inviteLink.focus();
-    inviteLink.select();
-    if (!copied) {
-      try {
-        copied = document.execCommand('copy');
-      } catch {
-        copied = false;
-      }
-    }
+    const copied = await copyFrom(inviteLink);
     inviteStatus.textContent = copied ? 'Copied to clipboard' : 'Select and copy the link';
     inviteStatus.dataset.copied = String(copied);
   }

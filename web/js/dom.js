@@ -2,7 +2,7 @@
 
 /**
  * The element with this id, checked to be of the expected type: a missing element is a bug in
- * index.html, reported at start-up rather than as a null dereference later.
+ * the page's HTML, reported at start-up rather than as a null dereference later.
  * @template {HTMLElement} T
  * @param {string} id
  * @param {new () => T} type
@@ -10,7 +10,7 @@
  */
 export function byId(id, type) {
   const element = document.getElementById(id);
-  if (!(element instanceof type)) throw new Error(`index.html lacks #${id}`);
+  if (!(element instanceof type)) throw new Error(`the page lacks #${id}`);
   return element;
 }
 
@@ -62,4 +62,34 @@ export function confirmAction(text, okLabel) {
   return new Promise((resolve) => {
     dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true });
   });
+}
+
+/**
+ * Copies the text of a (read-only) input to the clipboard, and leaves it selected so the user
+ * can copy it by hand when the browser would not.
+ * @param {HTMLInputElement} input
+ * @returns {Promise<boolean>} whether it was copied
+ */
+export async function copyFrom(input) {
+  let copied = false;
+  // The async clipboard exists only in secure contexts (https, localhost); on plain http
+  // the text stays visible and selected so the user can copy it themselves.
+  if (navigator.clipboard && window.isSecureContext) {
+    try {
+      await navigator.clipboard.writeText(input.value);
+      copied = true;
+    } catch {
+      // Refused (no focus, no permission): fall through to the manual way.
+    }
+  }
+  input.focus();
+  input.select();
+  if (!copied) {
+    try {
+      copied = document.execCommand('copy');
+    } catch {
+      copied = false;
+    }
+  }
+  return copied;
 }

@@ -101,6 +101,13 @@ export const MAX_CHAT_CHARS = 2000;
  */
 
 /**
+ * A recording in progress, as everyone in the session is told about it.
+ * @typedef {object} RecordingStatus
+ * @property {string} id the recording's id (32 hex digits)
+ * @property {number} started_at_ms milliseconds since the Unix epoch
+ */
+
+/**
  * Someone in the waiting room.
  * @typedef {object} WaitingInfo
  * @property {string} id their participant id once admitted
@@ -126,7 +133,9 @@ export const MAX_CHAT_CHARS = 2000;
  *   | {type: 'rotate_invite'}
  *   | {type: 'admit', participant_id: string}
  *   | {type: 'decline', participant_id: string}
- *   | {type: 'end_session'}} ClientMessage
+ *   | {type: 'end_session'}
+ *   | {type: 'start_recording'}
+ *   | {type: 'stop_recording'}} ClientMessage
  */
 
 /**
@@ -143,6 +152,7 @@ export const MAX_CHAT_CHARS = 2000;
  * @property {string} resume_token send it in later joins to this session
  * @property {string} [invite_url] hosts and co-hosts only
  * @property {WaitingInfo[]} [waiting] hosts and co-hosts only; absent when nobody waits
+ * @property {RecordingStatus} [recording] present while the session is being recorded
  */
 
 /**
@@ -168,6 +178,7 @@ export const MAX_CHAT_CHARS = 2000;
  *   | {type: 'settings_updated', settings: SessionSettings}
  *   | {type: 'waiting_updated', waiting: WaitingInfo[]}
  *   | {type: 'invite_rotated', invite_url: string}
+ *   | {type: 'recording_updated', recording: RecordingStatus | null, error?: string}
  *   | {type: 'muted_by_host', kind: MediaKind}
  *   | {type: 'pong', nonce: number}
  *   | ErrorMessage} ServerMessage

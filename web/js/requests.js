@@ -1,7 +1,8 @@
 // What a participant can ask the server for besides media: chat, a raised hand and the host
 // actions. Each method sends one message (docs/protocol.md); results come back as broadcasts
-// to everyone (`participant_updated`, `settings_updated`, …) and refusals as a non-fatal
-// `error` (`forbidden`, `unknown_participant`, `rate_limited`). No state, no DOM.
+// to everyone (`participant_updated`, `settings_updated`, `recording_updated`, …) and
+// refusals as a non-fatal `error` (`forbidden`, `unknown_participant`, `rate_limited`,
+// `recording_unavailable`). No state, no DOM.
 
 /** @typedef {import('./protocol.js').ClientMessage} ClientMessage */
 /** @typedef {import('./protocol.js').MediaKind} MediaKind */
@@ -70,6 +71,16 @@ export class Requests {
   /** @param {string} participantId someone in the waiting room */
   decline(participantId) {
     this.send({ type: 'decline', participant_id: participantId });
+  }
+
+  /** Starts recording the session (hosts and co-hosts; nothing happens if it already is). */
+  startRecording() {
+    this.send({ type: 'start_recording' });
+  }
+
+  /** Stops recording the session (nothing happens if it is not). */
+  stopRecording() {
+    this.send({ type: 'stop_recording' });
   }
 
   /** Ends the session for everyone (host only). */

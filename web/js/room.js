@@ -8,6 +8,7 @@ import { ChatPanel } from './panels/chat.js';
 import { ParticipantsPanel } from './panels/participants.js';
 import { SettingsPanel } from './panels/settings.js';
 import { canPublish, runsSession } from './permissions.js';
+import { RecordingControls } from './recording.js';
 import { Tile } from './tile.js';
 
 /** @typedef {import('./call.js').Call} Call */
@@ -107,6 +108,8 @@ export class RoomView {
     }, signal);
     /** @private @readonly */
     this.settings = new SettingsPanel(call, signal);
+    /** @private @readonly */
+    this.recording = new RecordingControls(call, (text) => this.notice(text), signal);
     this.bindCall();
     this.render();
   }
@@ -199,6 +202,7 @@ export class RoomView {
     this.renderTiles();
     this.renderLocal();
     this.controls.render();
+    this.recording.render();
     this.people.render();
     this.settings.render();
     if (this.openPanel === 'settings') this.setPanel('settings');

@@ -58,10 +58,11 @@ export function handIcon() {
 }
 
 /**
+ * What a tile shows instead of a picture: the first letters of the first and last name.
  * @param {string} name
  * @returns {string}
  */
-function initials(name) {
+export function initials(name) {
   const words = name.trim().split(/\s+/).filter(Boolean);
   const letters = words.length > 1 ? [words[0], words[words.length - 1]] : words;
   return letters.map((word) => [...word][0] ?? '').join('').toUpperCase() || '?';
