@@ -73,15 +73,30 @@ export async function waitFor(what, probe, { timeout = 15_000, interval = 100 } 
  * @typedef {object} Server
  * @property {string} url e.g. http://127.0.0.1:34567
  * @property {string} logPath where its output goes
- * @property {() => Promise<void>} stop
+ * @property {string} dataDir where it keeps its database and recordings
+ * @property {() => Promise<void>} stop graceful (SIGTERM), then cleans up its own directories
+ * @property {() => Promise<void>} kill SIGKILL: no chance to finish anything, like a crash
  */
+
+/**
+ * @typedef {object} ServerOptions
+ * @property {string} [dataDir] a data directory to use and keep (a later server may start on
+ *   it); by default the server gets a fresh one, removed on stop
+ * @property {string[]} [args] more command-line flags, e.g. `['--ffmpeg', '/nonexistent']`
+ */
+
+/** @returns {string} a fresh directory for a server's data, to pass as `dataDir` */
+export function tempDataDir() {
+  return mkdtempSync(path.join(tmpdir(), 'hearth-browser-data-'));
+}
 
 /**
  * Starts the server binary on a free port and waits until it says where it listens.
  * @param {string} name used for the log file name
+ * @param {ServerOptions} [options]
  * @returns {Promise<Server>}
  */
-export async function startServer(name) {
+export async function startServer(name, { dataDir, args = [] } = {}) {
   const bin = path.resolve(REPO_ROOT, process.env.HEARTH_BIN ?? 'target/debug/hearth');
   if (!existsSync(bin)) {
     throw new Error(`server binary not found at ${bin}: run \`cargo build -p hearth\` or set HEARTH_BIN`);
@@ -91,7 +106,8 @@ export async function startServer(name) {
   const log = createWriteStream(logPath);
   // Its own working directory, so whatever the server writes there stays out of the repo.
   const workDir = mkdtempSync(path.join(tmpdir(), 'hearth-browser-test-'));
-  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--rtc-ip', '127.0.0.1'], {
+  const data = dataDir ?? path.join(workDir, 'hearth-data');
+  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--rtc-ip', '127.0.0.1', '--data-dir', data, ...args], {
     cwd: workDir,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', NO_COLOR: '1' },
@@ -123,6 +139,14 @@ export async function startServer(name) {
     log.end();
     rmSync(workDir, { recursive: true, force: true });
   };
+  const kill = async () => {
+    if (exitCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    log.end();
+    rmSync(workDir, { recursive: true, force: true });
+  };
 
   try {
     const url = await waitFor('the server to print "listening on http://…"', () => {
@@ -131,7 +155,7 @@ export async function startServer(name) {
       const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout.replace(/\x1b\[[0-9;]*m/g, ''));
       return match?.[1];
     }, { timeout: SERVER_START_MS, interval: 50 });
-    return { url, logPath, stop };
+    return { url, logPath, dataDir: data, stop, kill };
   } catch (error) {
     await stop();
     throw error;
