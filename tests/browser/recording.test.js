@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Participant, sleep, startServer, startSession, waitFor, withBrowser } from './helpers.js';
+import { ARTIFACTS, Participant, sleep, startServer, startSession, waitFor, withBrowser } from './helpers.js';
 import { openRecordingsPage, recordingItem, replayState, waitPlaying } from './recording-helpers.js';
 
 /** How long the first test records (ms): enough for everyone's streams, short enough for CI. */
@@ -95,6 +95,8 @@ describe('recording', () => {
       assert.equal(await late.page.locator('#record-button').isVisible(), false);
       await host.waitReceiving(late);
       await sleep(1_000);
+      // For people to look at: what a room being recorded looks like to its host.
+      await host.page.screenshot({ path: path.join(ARTIFACTS, 'room-recording.png') });
       await late.page.click('#leave-button');
       await late.waitMessage('You left');
       await late.context.close();
@@ -155,6 +157,7 @@ describe('recording', () => {
       assert.ok(!url.includes(made.hostKey), 'the replay link does not carry the host key');
       assert.equal(await item.locator('[data-testid="recording-unshare"]').isVisible(), true);
       made.replayUrl = url;
+      await page.screenshot({ path: path.join(ARTIFACTS, 'recordings-page.png'), fullPage: true });
 
       // A page that lost (or never had) the host key says so.
       await page.goto(`${server.url}/s/${made.sessionId}/recordings?k=not-the-key`);
@@ -310,6 +313,7 @@ describe('recording', () => {
       const landed = await waitPlaying(page);
       assert.ok(Math.abs(landed.masterMs - m.duration_ms / 2) < m.duration_ms * 0.1, `the click put the clock mid-way: ${landed.masterMs} of ${m.duration_ms}`);
       await checkInStep('after seeking to the middle');
+      await page.screenshot({ path: path.join(ARTIFACTS, 'replay.png') });
 
       // Back to the start: the list holds only what happened by then.
       await page.locator('#replay-seek').fill('0');
