@@ -138,6 +138,12 @@ struct Listed {
 }
 
 fn listed(record: RecordingRecord, replay_url: Option<String>) -> Listed {
+    // A recording in progress is as long as it has run so far.
+    let duration_ms = if record.state == RecordingState::Recording.as_str() {
+        (crate::sessions::now_ms() - record.started_ms).max(0)
+    } else {
+        record.duration_ms
+    };
     Listed {
         shared: record.replay_hash.is_some(),
         id: record.id,
@@ -145,7 +151,7 @@ fn listed(record: RecordingRecord, replay_url: Option<String>) -> Listed {
         state: record.state,
         error: record.error,
         started_at_ms: record.started_ms,
-        duration_ms: record.duration_ms,
+        duration_ms,
         bytes: record.bytes,
         participants: record.participants,
         replay_url,

@@ -59,6 +59,19 @@ async fn record_a_session(server: &TestServer, dir: &TempDir, title: &str) -> Re
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, _, body) = server
+        .request_raw(
+            "GET",
+            &format!("/api/sessions/{session}/recordings?k={}", keys.host),
+            &[],
+        )
+        .await;
+    let running = &json(&body)["recordings"][0];
+    assert_eq!(running["state"], "recording");
+    assert!(
+        running["duration_ms"].as_i64().unwrap() >= 1500,
+        "a running recording is listed as long as it has run: {running}"
+    );
     let (status, body) = server
         .request_as(
             "DELETE",
