@@ -6,7 +6,7 @@
 
 use crate::manifest::Manifest;
 use crate::recording::{Presence, Recording, RecordingSetup};
-use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, select};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use hearth_proto::TrackInfo;
 use hearth_webm::WebmError;
 use rtc::rtp;
@@ -20,15 +20,24 @@ use std::time::{Duration, Instant};
 pub const PACKET_QUEUE: usize = 4096;
 /// Control messages queued (track and presence changes, chat): the room sends few.
 const CONTROL_QUEUE: usize = 1024;
-/// How often the recorder looks at the clock when no packets come: it releases packets held
-/// for reordering, writes out clusters and saves the manifest.
+/// How often the recorder looks at the clock: it releases packets held for reordering, writes
+/// out clusters and saves the manifest.
 const TICK: Duration = Duration::from_millis(100);
+/// How long packets wait in the queue before the recorder takes them, as a batch. Waking the
+/// thread for every packet was most of its cost: recording a four-person meeting (8 streams,
+/// ~750 packets a second) took 1.5% of a core woken per packet and 0.95% in 20 ms batches. A
+/// recording has no deadline to meet, and at 2 900 packets a second the queue holds 1.4 s.
+const BATCH: Duration = Duration::from_millis(20);
 
 /// What a tap hands the recorder for one stream.
 #[derive(Debug)]
 enum Input {
-    Rtp(Arc<rtp::Packet>),
-    SenderReport { ntp_time: u64, rtp_time: u32 },
+    /// A packet and when it was offered (its arrival, as far as the recording is concerned).
+    Rtp(Arc<rtp::Packet>, Instant),
+    SenderReport {
+        ntp_time: u64,
+        rtp_time: u32,
+    },
 }
 
 /// Asks a stream's publisher for a keyframe.
@@ -86,7 +95,7 @@ impl StreamFeed {
     pub fn offer(&self, packet: &Arc<rtp::Packet>) -> bool {
         match self
             .packets
-            .try_send((self.key, Input::Rtp(Arc::clone(packet))))
+            .try_send((self.key, Input::Rtp(Arc::clone(packet), Instant::now())))
         {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
@@ -251,21 +260,24 @@ fn run(
     let mut requesters = Requesters::new();
     let mut next_tick = Instant::now() + TICK;
     loop {
-        let wait = next_tick.saturating_duration_since(Instant::now());
-        let step = select! {
-            recv(control) -> message => match message {
-                // A dropped handle stops the recording cleanly too.
-                Ok((_, Control::Stop)) | Err(_) => return finish(recording, Instant::now()),
-                Ok((at, command)) => handle(&mut recording, &mut requesters, command, at),
-            },
-            recv(packets) -> message => match message {
-                Ok((key, input)) => feed(&mut recording, &requesters, key, input),
-                Err(_) => return finish(recording, Instant::now()),
-            },
-            default(wait) => Ok(()),
+        // Control messages (few) are handled at once; packets wait for the next batch.
+        let wait = BATCH.min(next_tick.saturating_duration_since(Instant::now()));
+        let step = match control.recv_timeout(wait) {
+            // A dropped handle stops the recording cleanly too.
+            Ok((_, Control::Stop)) | Err(RecvTimeoutError::Disconnected) => {
+                return finish(recording, Instant::now());
+            }
+            Ok((at, command)) => handle(&mut recording, &mut requesters, command, at),
+            Err(RecvTimeoutError::Timeout) => Ok(()),
         };
         if let Err(e) = step {
             return failed(recording, &e);
+        }
+        // At most a queue's worth, so a flood cannot keep the loop from its clock.
+        for (key, input) in packets.try_iter().take(PACKET_QUEUE) {
+            if let Err(e) = feed(&mut recording, &requesters, key, input) {
+                return failed(recording, &e);
+            }
         }
         let now = Instant::now();
         if now >= next_tick {
@@ -325,8 +337,8 @@ fn feed(
     input: Input,
 ) -> Result<(), WebmError> {
     match input {
-        Input::Rtp(packet) => {
-            let wants = recording.packet(key, (*packet).clone(), Instant::now())?;
+        Input::Rtp(packet, arrived) => {
+            let wants = recording.packet(key, (*packet).clone(), arrived)?;
             if wants && let Some(request) = requesters.get(&key) {
                 request();
             }

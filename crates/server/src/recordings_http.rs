@@ -7,9 +7,9 @@
 
 use crate::error::ApiError;
 use crate::http::{base_url, bearer, has_api_key};
+use crate::ranged::serve_file;
 use crate::recordings::derive_replay_key;
 use crate::room::RoomCommand;
-use crate::ranged::serve_file;
 use crate::{AppState, assets};
 use axum::Json;
 use axum::extract::{Path, Query, State};
