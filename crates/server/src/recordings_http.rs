@@ -363,6 +363,18 @@ pub(crate) async fn unshare(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Refuses what cannot be done to a recording still being made (delete, export).
+fn not_in_progress(record: &RecordingRecord) -> Result<(), ApiError> {
+    if record.state == RecordingState::Recording.as_str() {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: ErrorCode::RecordingInProgress,
+            message: "this recording is still being made; stop it first".into(),
+        });
+    }
+    Ok(())
+}
+
 /// `DELETE /api/recordings/{id}`: gone for good (files and index).
 pub(crate) async fn delete(
     State(state): State<AppState>,
@@ -372,13 +384,7 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let (id, record, access) = authorize(&state, &raw, &keys, &headers)?;
     host_only(access)?;
-    if record.state == RecordingState::Recording.as_str() {
-        return Err(ApiError {
-            status: StatusCode::CONFLICT,
-            code: ErrorCode::RecordingInProgress,
-            message: "this recording is still being made; stop it first".into(),
-        });
-    }
+    not_in_progress(&record)?;
     state.exports().cancel(&id);
     state
         .sessions()
@@ -414,13 +420,7 @@ pub(crate) async fn export_start(
 ) -> Result<(StatusCode, Json<crate::export::ExportStatus>), ApiError> {
     let (id, record, access) = authorize(&state, &raw, &keys, &headers)?;
     host_only(access)?;
-    if record.state == RecordingState::Recording.as_str() {
-        return Err(ApiError {
-            status: StatusCode::CONFLICT,
-            code: ErrorCode::RecordingInProgress,
-            message: "this recording is still being made; stop it first".into(),
-        });
-    }
+    not_in_progress(&record)?;
     let recordings = state.sessions().recordings();
     let manifest = recordings.manifest(&id).ok_or_else(unknown_recording)?;
     let dir = recordings.dir_of(&id).ok_or_else(unknown_recording)?;

@@ -90,6 +90,34 @@ async fn stop_recording(
     }
 }
 
+/// Recording `id`'s manifest, as its host reads it.
+async fn manifest_of(server: &TestServer, id: &str, host_key: &str) -> serde_json::Value {
+    let (status, body) = server
+        .request("GET", &format!("/api/recordings/{id}?k={host_key}"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    json(&body)
+}
+
+/// The first stream of `kind` in a manifest.
+fn stream_of(manifest: &serde_json::Value, kind: &str) -> serde_json::Value {
+    manifest["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} stream in {manifest}"))
+        .clone()
+}
+
+/// Where a stream's file is.
+fn file_of(dir: &TempDir, id: &str, stream: &serde_json::Value) -> std::path::PathBuf {
+    dir.path()
+        .join("recordings")
+        .join(id)
+        .join(stream["file"].as_str().unwrap())
+}
+
 /// The first index at which `part` starts inside `whole` repeated.
 fn loop_position<T: PartialEq>(part: &[T], whole: &[T]) -> usize {
     (0..whole.len())
@@ -140,15 +168,7 @@ async fn a_recording_keeps_every_frame_sent_in_sync_and_decodes_cleanly() {
     stop_recording(&server, &ada, &[&ada, &bo], session.as_str(), &keys.host).await;
     let recorded = started.elapsed().as_secs_f64();
 
-    let (status, body) = server
-        .request(
-            "GET",
-            &format!("/api/recordings/{id}?k={}", keys.host),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let manifest = json(&body);
+    let manifest = manifest_of(&server, &id, &keys.host).await;
     assert_eq!(manifest["state"], "complete");
     let duration = manifest["duration_ms"].as_f64().unwrap() / 1000.0;
     assert!(
@@ -294,26 +314,9 @@ async fn a_stream_with_two_percent_loss_records_to_a_file_that_decodes_cleanly()
         "the sender really lost packets"
     );
 
-    let (_, body) = server
-        .request(
-            "GET",
-            &format!("/api/recordings/{id}?k={}", keys.host),
-            None,
-        )
-        .await;
-    let manifest = json(&body);
-    let video = manifest["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "video")
-        .unwrap()
-        .clone();
-    let path = dir
-        .path()
-        .join("recordings")
-        .join(&id)
-        .join(video["file"].as_str().unwrap());
+    let manifest = manifest_of(&server, &id, &keys.host).await;
+    let video = stream_of(&manifest, "video");
+    let path = file_of(&dir, &id, &video);
     assert_eq!(
         decode_errors(&path),
         "",
@@ -342,18 +345,7 @@ async fn a_stream_with_two_percent_loss_records_to_a_file_that_decodes_cleanly()
         recorded.iter().all(|h| sent.contains(h)),
         "every recorded picture is one that was sent"
     );
-    let audio = manifest["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "audio")
-        .unwrap()
-        .clone();
-    let audio_path = dir
-        .path()
-        .join("recordings")
-        .join(&id)
-        .join(audio["file"].as_str().unwrap());
+    let audio_path = file_of(&dir, &id, &stream_of(&manifest, "audio"));
     assert_eq!(decode_errors(&audio_path), "");
 }
 
@@ -373,26 +365,13 @@ async fn h264_is_recorded_to_matroska_that_decodes_to_the_pictures_sent() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop_recording(&server, &ada, &[&ada], session.as_str(), &keys.host).await;
 
-    let (_, body) = server
-        .request(
-            "GET",
-            &format!("/api/recordings/{id}?k={}", keys.host),
-            None,
-        )
-        .await;
-    let manifest = json(&body);
-    let video = manifest["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "video")
-        .unwrap()
-        .clone();
+    let manifest = manifest_of(&server, &id, &keys.host).await;
+    let video = stream_of(&manifest, "video");
     assert_eq!(video["codec"], "video/H264");
     assert_eq!(video["content_type"], "video/x-matroska");
     let file = video["file"].as_str().unwrap();
     assert!(file.ends_with(".mkv"), "{file}");
-    let path = dir.path().join("recordings").join(&id).join(file);
+    let path = file_of(&dir, &id, &video);
     let probe = ffprobe(&path);
     assert_eq!(
         (probe.codec.as_str(), probe.width, probe.height),
