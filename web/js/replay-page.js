@@ -76,11 +76,20 @@ function fromAddress() {
   if (!match) return null;
   const params = new URLSearchParams(location.search);
   const replayKey = params.get('r');
-  const hostKey = params.get('k');
   const id = decodeURIComponent(match[1]);
   if (replayKey) return { id, key: { replayKey } };
-  if (hostKey) return { id, key: { hostKey } };
-  return null;
+  // A host's own link carries the host key, which must not travel further than this tab: it
+  // is kept for this tab (so a reload still works) and taken out of the address bar, so that
+  // copying the address can never hand someone the host key. Sharing is what replay links
+  // (`?r=`) are for.
+  const storageKey = `hearth.replay-host-key.${id}`;
+  const hostKey = params.get('k') ?? sessionStorage.getItem(storageKey);
+  if (!hostKey) return null;
+  if (params.has('k')) {
+    sessionStorage.setItem(storageKey, hostKey);
+    history.replaceState(null, '', location.pathname);
+  }
+  return { id, key: { hostKey } };
 }
 
 /**
