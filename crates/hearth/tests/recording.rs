@@ -214,15 +214,20 @@ async fn a_full_disk_stops_the_recording_with_an_error_for_the_host_and_the_sess
     let data = dir.path().join("data");
     let recordings = dir.path().join("small-disk");
     std::fs::create_dir_all(&recordings).unwrap();
-    // A real file system that fills up: a 300 KiB tmpfs, mounted in a user and mount namespace
-    // of the server's own (no root needed, nothing outside the test sees it).
-    let probe = Command::new("unshare").args(["-rm", "true"]).status();
-    assert!(
-        probe.is_ok_and(|s| s.success()),
-        "this test needs `unshare -rm` (util-linux, unprivileged user namespaces) to mount a small tmpfs"
-    );
+    // A real file system that fills up: a 300 KiB tmpfs, mounted in a mount namespace of the
+    // server's own (nothing outside the test sees it). Unprivileged with a user namespace, or as
+    // root without one.
+    let flags = ["-rm", "-m"]
+        .into_iter()
+        .find(|flags| {
+            Command::new("unshare")
+                .args([*flags, "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"])
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .expect("this test needs `unshare` (util-linux) and either unprivileged user namespaces or root, to mount a small tmpfs");
     let mut cmd = Command::new("unshare");
-    cmd.args(["-rm", "sh", "-c"])
+    cmd.args([flags, "sh", "-c"])
         .arg(r#"mount -t tmpfs -o size=300k tmpfs "$1" && exec "$2" --listen 127.0.0.1:0 --rtc-ip 127.0.0.1 --data-dir "$3" --recordings-dir "$1""#)
         .arg("sh")
         .arg(&recordings)
