@@ -209,6 +209,118 @@ mod tests {
     use super::*;
     use crate::{IceCandidate, ParticipantId, PcTarget, SessionId};
 
+    /// One of every client message. The match below stops compiling when a message is added,
+    /// pointing here: the new message needs a sample, and its type a place in `CLIENT_TYPES`
+    /// (or the server refuses it as `unknown_type`).
+    fn every_client_message() -> Vec<ClientMessage> {
+        let p = ParticipantId::from_string("p");
+        let samples = vec![
+            ClientMessage::Join {
+                version: 1,
+                session_id: SessionId::from_string("s"),
+                name: "Ada".into(),
+                host_key: None,
+                invite_key: Some("k".into()),
+                resume_token: None,
+            },
+            ClientMessage::PublishOffer {
+                sdp: "v=0".into(),
+                sources: Default::default(),
+            },
+            ClientMessage::SubscribeAnswer { sdp: "v=0".into() },
+            ClientMessage::Candidate {
+                target: PcTarget::Publish,
+                candidate: IceCandidate {
+                    candidate: String::new(),
+                    sdp_mid: None,
+                    sdp_mline_index: None,
+                    username_fragment: None,
+                },
+            },
+            ClientMessage::Mute {
+                kind: crate::MediaKind::Audio,
+                muted: true,
+            },
+            ClientMessage::Ping { nonce: 1 },
+            ClientMessage::Leave,
+            ClientMessage::Chat { text: "hi".into() },
+            ClientMessage::RaiseHand { raised: true },
+            ClientMessage::MuteParticipant {
+                participant_id: p.clone(),
+                kind: crate::MediaKind::Video,
+            },
+            ClientMessage::RemoveParticipant {
+                participant_id: p.clone(),
+            },
+            ClientMessage::SetRole {
+                participant_id: p.clone(),
+                role: crate::Role::Speaker,
+            },
+            ClientMessage::UpdateSettings {
+                change: crate::SettingsChange::default(),
+            },
+            ClientMessage::RotateInvite,
+            ClientMessage::Admit {
+                participant_id: p.clone(),
+            },
+            ClientMessage::Decline { participant_id: p },
+            ClientMessage::EndSession,
+            ClientMessage::StartRecording,
+            ClientMessage::StopRecording,
+        ];
+        for sample in &samples {
+            match sample {
+                ClientMessage::Join { .. }
+                | ClientMessage::PublishOffer { .. }
+                | ClientMessage::SubscribeAnswer { .. }
+                | ClientMessage::Candidate { .. }
+                | ClientMessage::Mute { .. }
+                | ClientMessage::Ping { .. }
+                | ClientMessage::Leave
+                | ClientMessage::Chat { .. }
+                | ClientMessage::RaiseHand { .. }
+                | ClientMessage::MuteParticipant { .. }
+                | ClientMessage::RemoveParticipant { .. }
+                | ClientMessage::SetRole { .. }
+                | ClientMessage::UpdateSettings { .. }
+                | ClientMessage::RotateInvite
+                | ClientMessage::Admit { .. }
+                | ClientMessage::Decline { .. }
+                | ClientMessage::EndSession
+                | ClientMessage::StartRecording
+                | ClientMessage::StopRecording => {}
+            }
+        }
+        samples
+    }
+
+    #[test]
+    fn every_client_message_is_accepted_and_the_type_list_has_nothing_else() {
+        let mut types = Vec::new();
+        for message in every_client_message() {
+            let text = encode(&message);
+            assert_eq!(decode_client(&text).unwrap(), message, "{text}");
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            types.push(v["type"].as_str().unwrap().to_owned());
+        }
+        types.sort();
+        let mut listed: Vec<String> = CLIENT_TYPES.iter().map(|t| (*t).to_owned()).collect();
+        listed.sort();
+        assert_eq!(types, listed);
+    }
+
+    #[test]
+    fn the_client_understands_recording_updates() {
+        let text = r#"{"type":"recording_updated","recording":null,"error":"the disk is full"}"#;
+        assert!(matches!(
+            decode_server(text).unwrap(),
+            ServerMessage::RecordingUpdated {
+                recording: None,
+                error: Some(_)
+            }
+        ));
+    }
+
     #[test]
     fn join_round_trips() {
         let msg = ClientMessage::Join {
