@@ -452,8 +452,9 @@ export async function startSession(server, host, title, { shape = 'room', waitin
 
   await host.page.click('#invite-button');
   const invite = await waitFor('the invite link to be shown', async () => host.page.inputValue('#invite-link'));
-  const status = await host.page.locator('#invite-status').textContent();
-  assert.match(status ?? '', /copied|select and copy/i, 'the user is told whether the link was copied');
+  // The link shows at once; whether it was copied is known only once the clipboard answers.
+  const status = await waitFor('the invite copy status', async () => host.page.locator('#invite-status').textContent());
+  assert.match(status, /copied|select and copy/i, 'the user is told whether the link was copied');
   assert.ok(!invite.includes('k='), `the invite link must not carry the host key: ${invite}`);
   assert.match(invite, /\/s\/[^/?]+\?i=[^&]+/, `the invite link carries an invite key: ${invite}`);
   assert.equal(invite, state.inviteUrl);
