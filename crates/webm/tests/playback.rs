@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    TempDir, decode_errors, ffmpeg_generate, frame_hashes, probe, read_annexb_h264, read_ivf,
-    read_ogg_opus, vp8_is_key, vp9_is_key, write_file,
+    SrcFrame, TempDir, decode_errors, ffmpeg_generate, frame_hashes, probe, read_annexb_h264,
+    read_ivf, read_ogg_opus, vp8_is_key, vp9_is_key, write_file,
 };
 use hearth_webm::{TrackCodec, TrackSpec, read_file};
 
@@ -18,9 +18,9 @@ fn assert_close(actual: Option<f64>, expected: f64, what: &str) {
     );
 }
 
-#[test]
-fn vp8_recording_decodes_to_the_same_pictures_as_its_source() {
-    let dir = TempDir::new("vp8");
+/// Four seconds of 320x240 VP8 at 30 fps with a keyframe a second, as an IVF file in `dir`, and
+/// its frames.
+fn vp8_source(dir: &TempDir) -> (std::path::PathBuf, (u32, u32, Vec<SrcFrame>)) {
     let ivf = dir.path("src.ivf");
     ffmpeg_generate(
         "testsrc2=size=320x240:rate=30",
@@ -37,7 +37,14 @@ fn vp8_recording_decodes_to_the_same_pictures_as_its_source() {
         ],
         &ivf,
     );
-    let (width, height, frames) = read_ivf(&ivf, vp8_is_key);
+    let read = read_ivf(&ivf, vp8_is_key);
+    (ivf, read)
+}
+
+#[test]
+fn vp8_recording_decodes_to_the_same_pictures_as_its_source() {
+    let dir = TempDir::new("vp8");
+    let (ivf, (width, height, frames)) = vp8_source(&dir);
     assert_eq!(frames.len(), 120);
     let out = dir.path("out.webm");
     let spec = TrackSpec {
@@ -192,23 +199,7 @@ fn h264_recording_in_mkv_decodes_every_frame() {
 #[test]
 fn seeking_to_two_seconds_decodes_and_duration_is_reported() {
     let dir = TempDir::new("seek");
-    let ivf = dir.path("src.ivf");
-    ffmpeg_generate(
-        "testsrc2=size=320x240:rate=30",
-        4,
-        &[
-            "-c:v",
-            "libvpx",
-            "-g",
-            "30",
-            "-deadline",
-            "realtime",
-            "-f",
-            "ivf",
-        ],
-        &ivf,
-    );
-    let (width, height, frames) = read_ivf(&ivf, vp8_is_key);
+    let (_, (width, height, frames)) = vp8_source(&dir);
     let out = dir.path("out.webm");
     write_file(
         &out,
