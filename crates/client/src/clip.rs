@@ -246,7 +246,9 @@ pub(crate) async fn send_clip(
         VideoCodec::Vp8 => Box::new(Vp8Payloader::default()),
         VideoCodec::H264 => Box::new(H264Payloader::default()),
     };
-    let mut rng = rand::rngs::StdRng::seed_from_u64(sending.seed ^ u64::from(ssrc));
+    // The same seed drops the same packets on every run (the SSRC, random, stays out of it);
+    // audio and video get different patterns.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(sending.seed ^ u64::from(video));
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq: u16 = rand::random();

