@@ -332,7 +332,8 @@ async fn a_stream_with_two_percent_loss_records_to_a_file_that_decodes_cleanly()
     );
     // A clip cannot answer keyframe requests (a browser would, at once), so each loss costs the
     // rest of its half-second group of pictures: about a third to a half of the frames remain
-    // (33-51 % measured). A recorder that gave up after the first loss would keep a few percent.
+    // (33-51 % measured). A recorder that never recovered from its first loss (about a second
+    // in) would keep under a sixth.
     assert!(frames as f64 > seconds * 30.0 * 0.2, "{frames} frames kept");
 
     // No picture was damaged: every one decoded is one that was sent.
