@@ -93,3 +93,28 @@ export async function copyFrom(input) {
   }
   return copied;
 }
+
+/**
+ * The parts of a page that can give way to a message (a bad link, a failure).
+ * @typedef {object} PageParts
+ * @property {HTMLElement} loading
+ * @property {HTMLElement} view
+ * @property {HTMLElement} message
+ * @property {HTMLElement} messageTitle
+ * @property {HTMLElement} messageText
+ */
+
+/**
+ * Replaces a page's content with a message, and titles the tab after it.
+ * @param {PageParts} parts
+ * @param {string} title
+ * @param {string} text
+ */
+export function showPageMessage(parts, title, text) {
+  parts.loading.hidden = true;
+  parts.view.hidden = true;
+  parts.messageTitle.textContent = title;
+  parts.messageText.textContent = text;
+  parts.message.hidden = false;
+  document.title = `${title} · Hearth`;
+}

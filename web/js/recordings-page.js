@@ -3,7 +3,7 @@
 // being recorded, the list refreshes itself until it is finished.
 
 import { getSession } from './api.js';
-import { byId } from './dom.js';
+import { byId, showPageMessage } from './dom.js';
 import { RecordingItem } from './recording-item.js';
 import { listRecordings, recordingProblem } from './recordings-api.js';
 
@@ -36,12 +36,7 @@ let refreshTimer;
  * @param {string} text
  */
 function showMessage(title, text) {
-  el.loading.hidden = true;
-  el.view.hidden = true;
-  el.messageTitle.textContent = title;
-  el.messageText.textContent = text;
-  el.message.hidden = false;
-  document.title = `${title} · Hearth`;
+  showPageMessage(el, title, text);
 }
 
 /**

@@ -2,7 +2,7 @@
 // manifest, lets a ReplayPlayer lay out the tiles, and drives it from the play button and the
 // seek bar. The chat, joins and leaves appear beside it as the clock reaches them.
 
-import { byId, element } from './dom.js';
+import { byId, element, showPageMessage } from './dom.js';
 import { formatClock, formatDateTime } from './format.js';
 import { recordingsPageUrl } from './recording.js';
 import { getManifest, recordingProblem } from './recordings-api.js';
@@ -51,12 +51,7 @@ let player = null;
  * @param {string} text
  */
 function showMessage(title, text) {
-  el.loading.hidden = true;
-  el.view.hidden = true;
-  el.messageTitle.textContent = title;
-  el.messageText.textContent = text;
-  el.message.hidden = false;
-  document.title = `${title} · Hearth`;
+  showPageMessage(el, title, text);
 }
 
 /** @param {string} text */

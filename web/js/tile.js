@@ -79,6 +79,28 @@ export function initials(name) {
  *   the browser refused to play with sound before a user gesture
  */
 
+/**
+ * What every tile shows besides its video: the initials while there is no picture, and a label
+ * holding the name. Live tiles and replay tiles share it, so they look the same.
+ * @param {string} person whose initials the placeholder shows
+ * @param {string} text the label's name text
+ * @returns {{placeholder: HTMLElement, label: HTMLElement, name: HTMLElement}}
+ */
+export function tileParts(person, text) {
+  const placeholder = document.createElement('div');
+  placeholder.className = 'tile-placeholder';
+  placeholder.setAttribute('aria-hidden', 'true');
+  placeholder.textContent = initials(person);
+  const label = document.createElement('div');
+  label.className = 'tile-label';
+  const name = document.createElement('span');
+  name.className = 'tile-name';
+  name.dataset.testid = 'tile-name';
+  name.textContent = text;
+  label.append(name);
+  return { placeholder, label, name };
+}
+
 export class Tile {
   /** @param {TileOptions} options */
   constructor(options) {
@@ -109,19 +131,12 @@ export class Tile {
     /** @private the track ids last attached to the video element */
     this.signature = '';
 
-    const placeholder = document.createElement('div');
-    placeholder.className = 'tile-placeholder';
-    placeholder.setAttribute('aria-hidden', 'true');
-    placeholder.textContent = initials(options.name);
-
-    const label = document.createElement('div');
-    label.className = 'tile-label';
-    const name = document.createElement('span');
-    name.className = 'tile-name';
-    name.dataset.testid = 'tile-name';
-    name.textContent = screen
-      ? (options.local ? 'Your screen' : `${options.name}'s screen`)
-      : (options.local ? `${options.name} (you)` : options.name);
+    const { placeholder, label, name } = tileParts(
+      options.name,
+      screen
+        ? (options.local ? 'Your screen' : `${options.name}'s screen`)
+        : (options.local ? `${options.name} (you)` : options.name),
+    );
 
     const hand = document.createElement('span');
     hand.className = 'indicator hand';

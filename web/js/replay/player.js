@@ -7,7 +7,7 @@
 // Sound that begins mid-way is started a measured moment early, so it is heard on time.
 
 import { Emitter } from '../emitter.js';
-import { initials } from '../tile.js';
+import { tileParts } from '../tile.js';
 import { MasterClock } from './clock.js';
 import { SEEK_BEYOND_S, correction, covers, localSeconds, people, presentAt, sortedEvents, streamSpan } from './timeline.js';
 
@@ -494,17 +494,7 @@ function tileElement(person, screen) {
   tile.dataset.name = person.name;
   tile.dataset.hasVideo = 'false';
   tile.hidden = true;
-  const placeholder = document.createElement('div');
-  placeholder.className = 'tile-placeholder';
-  placeholder.setAttribute('aria-hidden', 'true');
-  placeholder.textContent = initials(person.name);
-  const label = document.createElement('div');
-  label.className = 'tile-label';
-  const name = document.createElement('span');
-  name.className = 'tile-name';
-  name.dataset.testid = 'tile-name';
-  name.textContent = screen ? `${person.name}'s screen` : person.name;
-  label.append(name);
+  const { placeholder, label } = tileParts(person.name, screen ? `${person.name}'s screen` : person.name);
   tile.append(placeholder, label);
   tile.setAttribute('aria-label', screen ? `${person.name}'s screen` : person.name);
   return tile;
