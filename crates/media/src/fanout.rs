@@ -1,16 +1,21 @@
 //! A published track and its fan-out to subscribers.
 //!
 //! The publisher's reader task hands every packet to [`PublishedTrack::forward`], which offers
-//! it to each subscriber's bounded queue without waiting: a subscriber whose queue is full loses
-//! the packet (and is told, through its gap flag, to restart video at the next keyframe). The
-//! publisher and the other subscribers never wait for a slow one.
+//! it to each subscriber's [`DownSink`] in turn, without waiting: the sink decides, renumbers and
+//! hands the packet to its connection's send queue right there, in the reader task. A subscriber
+//! whose connection cannot take the packet now loses it (and restarts video at the next
+//! keyframe). The publisher and the other subscribers never wait for a slow one.
+//!
+//! Writing from the reader task, rather than through a queue and a writer task per subscriber,
+//! saves a channel hop and a task wake-up per forwarded packet, and lets work that is the same
+//! for every subscriber (is this a keyframe? the counters) be done once per packet.
 //!
 //! Besides subscribers' down tracks, a track feeds [`PacketTap`]s: in-process consumers such as
 //! the recorder, which get the same packets on the same terms (offered, never waited for) plus
 //! the publisher's sender reports.
 
 use crate::stats::MediaStats;
-use hearth_core::KeyframeThrottle;
+use hearth_core::{KeyframeThrottle, is_keyframe};
 use hearth_proto::{MediaKind, ParticipantId, TrackId, TrackInfo};
 use rtc::rtp;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,10 +38,40 @@ pub trait PacketTap: Send + Sync {
     fn sender_report(&self, ntp_time: u64, rtp_time: u32);
 }
 
+/// What became of a packet offered to a [`DownSink`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offered {
+    /// Handed to the subscriber's connection; `bytes` of payload.
+    Sent {
+        /// Payload bytes written.
+        bytes: usize,
+    },
+    /// Held back: the subscriber is restarting video and this is not a keyframe.
+    WaitingKeyframe {
+        /// Whether the publisher should be asked for one.
+        request_keyframe: bool,
+    },
+    /// The subscriber's connection could not take it now (its send queue is full). The sink
+    /// restarts video at the next keyframe by itself.
+    Full,
+    /// The connection cannot send yet (not connected or not negotiated) or is closing.
+    NotReady,
+}
+
+/// A subscriber's down track as the fan-out sees it. Called from the publisher's reader task
+/// with the track's subscriber list locked, so it must never block or wait.
+pub(crate) trait DownSink: Send {
+    /// Offers one packet. `keyframe` says whether it carries the start of a keyframe, decided
+    /// once for all subscribers.
+    fn offer(&mut self, packet: &rtp::Packet, keyframe: bool) -> Offered;
+    /// The subscriber missed packets (or the track resumes): restart video at a keyframe.
+    fn on_gap(&mut self);
+}
+
 /// Where a sink's packets go.
 enum SinkTx {
-    /// A subscriber's down track: its writer task's queue.
-    Down(mpsc::Sender<Arc<rtp::Packet>>),
+    /// A subscriber's down track.
+    Down(Box<dyn DownSink>),
     /// An in-process consumer.
     Tap(Arc<dyn PacketTap>),
 }
@@ -45,9 +80,6 @@ enum SinkTx {
 struct Sink {
     id: u64,
     tx: SinkTx,
-    /// Set when a packet for this subscriber was dropped; its writer then restarts video at a
-    /// keyframe.
-    gap: Arc<AtomicBool>,
 }
 
 /// A track a participant publishes, shared by the publisher's reader task and every subscriber.
@@ -67,13 +99,6 @@ pub struct PublishedTrack {
     /// later so they can place the track on a wall clock at once.
     last_report: Mutex<Option<(u64, u32)>>,
     stats: Arc<MediaStats>,
-}
-
-/// The receiving side of a subscription, returned by [`PublishedTrack::attach`].
-pub(crate) struct Subscription {
-    pub id: u64,
-    pub rx: mpsc::Receiver<Arc<rtp::Packet>>,
-    pub gap: Arc<AtomicBool>,
 }
 
 impl PublishedTrack {
@@ -133,8 +158,10 @@ impl PublishedTrack {
     pub fn set_paused(&self, paused: bool) {
         let was = self.paused.swap(paused, Ordering::Relaxed);
         if was && !paused {
-            for sink in self.lock_sinks().iter() {
-                sink.gap.store(true, Ordering::Relaxed);
+            for sink in self.lock_sinks().iter_mut() {
+                if let SinkTx::Down(down) = &mut sink.tx {
+                    down.on_gap();
+                }
             }
             self.request_keyframe();
         }
@@ -147,31 +174,28 @@ impl PublishedTrack {
 
     /// Offers a packet to every subscriber without waiting.
     pub(crate) fn forward(&self, packet: rtp::Packet) {
+        let mut sinks = self.lock_sinks();
         if self.paused.load(Ordering::Relaxed) {
-            let copies = self.lock_sinks().len() as u64;
-            MediaStats::add(&self.stats.dropped_paused, copies);
+            MediaStats::add(&self.stats.dropped_paused, sinks.len() as u64);
             return;
         }
+        let keyframe =
+            self.info.kind == MediaKind::Video && is_keyframe(&self.info.codec, &packet.payload);
         let packet = Arc::new(packet);
-        let sinks = self.lock_sinks();
-        for sink in sinks.iter() {
-            let tx = match &sink.tx {
-                SinkTx::Down(tx) => tx,
+        let mut tally = Tally::default();
+        for sink in sinks.iter_mut() {
+            match &mut sink.tx {
+                SinkTx::Down(down) => tally.add(down.offer(&packet, keyframe)),
+                // A tap counts what it refuses itself: its losses are not a subscriber's.
                 SinkTx::Tap(tap) => {
-                    // A tap counts what it refuses itself: its losses are not a subscriber's.
                     tap.offer(&packet);
-                    continue;
                 }
-            };
-            match tx.try_send(Arc::clone(&packet)) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    sink.gap.store(true, Ordering::Relaxed);
-                    MediaStats::incr(&self.stats.dropped_overflow);
-                }
-                // The subscriber is going away; detach will remove it.
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
+        }
+        drop(sinks);
+        tally.record(&self.stats);
+        if tally.request_keyframe {
+            self.request_keyframe();
         }
     }
 
@@ -198,7 +222,6 @@ impl PublishedTrack {
             self.lock_sinks().push(Sink {
                 id,
                 tx: SinkTx::Tap(tap),
-                gap: Arc::new(AtomicBool::new(false)),
             });
         }
         TapHandle {
@@ -207,17 +230,16 @@ impl PublishedTrack {
         }
     }
 
-    /// Adds a subscriber with a queue of `capacity` packets.
-    pub(crate) fn attach(&self, capacity: usize) -> Subscription {
-        let (tx, rx) = mpsc::channel(capacity);
-        let gap = Arc::new(AtomicBool::new(false));
+    /// Adds a subscriber; returns the id that detaches it. An ended track takes none.
+    pub(crate) fn attach(&self, down: Box<dyn DownSink>) -> u64 {
         let id = self.next_sink_id.fetch_add(1, Ordering::Relaxed);
-        self.lock_sinks().push(Sink {
-            id,
-            tx: SinkTx::Down(tx),
-            gap: Arc::clone(&gap),
-        });
-        Subscription { id, rx, gap }
+        if !self.is_ended() {
+            self.lock_sinks().push(Sink {
+                id,
+                tx: SinkTx::Down(down),
+            });
+        }
+        id
     }
 
     /// Removes a subscriber.
@@ -236,10 +258,50 @@ impl PublishedTrack {
         }
     }
 
-    /// Marks the track ended and drops every subscriber queue, which ends their writer tasks.
+    /// Marks the track ended and lets go of every subscriber and tap.
     pub(crate) fn end(&self) {
         self.ended.store(true, Ordering::Relaxed);
         self.lock_sinks().clear();
+    }
+}
+
+/// What one packet's fan-out did, counted once per packet rather than once per subscriber.
+#[derive(Default)]
+struct Tally {
+    sent: u64,
+    bytes: u64,
+    full: u64,
+    waiting_keyframe: u64,
+    request_keyframe: bool,
+}
+
+impl Tally {
+    fn add(&mut self, offered: Offered) {
+        match offered {
+            Offered::Sent { bytes } => {
+                self.sent += 1;
+                self.bytes += bytes as u64;
+            }
+            Offered::WaitingKeyframe { request_keyframe } => {
+                self.waiting_keyframe += 1;
+                self.request_keyframe |= request_keyframe;
+            }
+            Offered::Full => self.full += 1,
+            Offered::NotReady => {}
+        }
+    }
+
+    fn record(&self, stats: &MediaStats) {
+        for (counter, n) in [
+            (&stats.packets_out, self.sent),
+            (&stats.bytes_out, self.bytes),
+            (&stats.dropped_overflow, self.full),
+            (&stats.dropped_waiting_keyframe, self.waiting_keyframe),
+        ] {
+            if n > 0 {
+                MediaStats::add(counter, n);
+            }
+        }
     }
 }
 
@@ -313,184 +375,4 @@ pub(crate) async fn run_keyframe_requests<F, Fut>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicUsize;
-
-    fn track(kind: MediaKind) -> (Arc<PublishedTrack>, mpsc::Receiver<()>, Arc<MediaStats>) {
-        let stats = Arc::new(MediaStats::default());
-        let info = TrackInfo {
-            id: TrackId::from_string("t"),
-            participant_id: ParticipantId::from_string("p"),
-            kind,
-            codec: "video/VP8".into(),
-            source: hearth_proto::TrackSource::Camera,
-        };
-        let (t, rx) = PublishedTrack::new(info, Arc::clone(&stats));
-        (t, rx, stats)
-    }
-
-    fn packet(seq: u16) -> rtp::Packet {
-        let mut p = rtp::Packet::default();
-        p.header.sequence_number = seq;
-        p
-    }
-
-    #[test]
-    fn a_stalled_subscriber_loses_packets_without_holding_back_the_others() {
-        let (track, _kf, stats) = track(MediaKind::Video);
-        let stalled = track.attach(4);
-        let mut healthy = track.attach(200);
-        for seq in 0..100 {
-            track.forward(packet(seq)); // never waits: this is a plain function call
-        }
-        let mut got = Vec::new();
-        while let Ok(p) = healthy.rx.try_recv() {
-            got.push(p.header.sequence_number);
-        }
-        assert_eq!(
-            got,
-            (0..100).collect::<Vec<_>>(),
-            "healthy subscriber got every packet"
-        );
-        assert!(
-            stalled.gap.load(Ordering::Relaxed),
-            "stalled subscriber is told it missed packets"
-        );
-        assert!(!healthy.gap.load(Ordering::Relaxed));
-        assert_eq!(MediaStats::get(&stats.dropped_overflow), 96);
-    }
-
-    #[test]
-    fn detached_and_ended_subscribers_stop_receiving() {
-        let (track, _kf, _) = track(MediaKind::Audio);
-        let a = track.attach(8);
-        let mut b = track.attach(8);
-        track.detach(a.id);
-        assert_eq!(track.subscriber_count(), 1);
-        track.forward(packet(1));
-        assert!(b.rx.try_recv().is_ok());
-        track.end();
-        assert!(track.is_ended());
-        assert!(matches!(
-            b.rx.try_recv(),
-            Err(mpsc::error::TryRecvError::Disconnected)
-        ));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_storm_of_keyframe_requests_reaches_the_publisher_twice_a_second_at_most() {
-        let (track, keyframe_rx, stats) = track(MediaKind::Video);
-        let sent = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&sent);
-        tokio::spawn(run_keyframe_requests(
-            keyframe_rx,
-            Arc::clone(&stats),
-            move || {
-                counter.fetch_add(1, Ordering::Relaxed);
-                async { true }
-            },
-        ));
-        // Twenty subscribers each ask every 50 ms for two seconds.
-        for _ in 0..40 {
-            for _ in 0..20 {
-                track.request_keyframe();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        let sent = sent.load(Ordering::Relaxed);
-        assert!((3..=5).contains(&sent), "{sent} keyframe requests in ~2 s");
-        assert!(MediaStats::get(&stats.keyframe_requests_throttled) > 700);
-    }
-
-    #[test]
-    fn a_paused_track_forwards_nothing_and_resumes_on_a_keyframe() {
-        let (track, mut keyframe_rx, stats) = track(MediaKind::Video);
-        let mut sub = track.attach(16);
-        track.set_paused(true);
-        track.forward(packet(1));
-        assert!(sub.rx.try_recv().is_err(), "muted: nothing forwarded");
-        assert_eq!(MediaStats::get(&stats.dropped_paused), 1);
-        track.set_paused(false);
-        assert!(
-            sub.gap.load(Ordering::Relaxed),
-            "subscribers restart video on a keyframe"
-        );
-        assert!(keyframe_rx.try_recv().is_ok(), "and one is requested");
-        track.forward(packet(2));
-        assert!(sub.rx.try_recv().is_ok());
-    }
-
-    /// A tap that takes `room` packets, then refuses.
-    #[derive(Default)]
-    struct CountingTap {
-        taken: std::sync::Mutex<Vec<u16>>,
-        room: usize,
-        reports: std::sync::Mutex<Vec<(u64, u32)>>,
-    }
-
-    impl PacketTap for CountingTap {
-        fn offer(&self, packet: &Arc<rtp::Packet>) -> bool {
-            let mut taken = self.taken.lock().unwrap();
-            if taken.len() >= self.room {
-                return false;
-            }
-            taken.push(packet.header.sequence_number);
-            true
-        }
-        fn sender_report(&self, ntp_time: u64, rtp_time: u32) {
-            self.reports.lock().unwrap().push((ntp_time, rtp_time));
-        }
-    }
-
-    #[test]
-    fn a_tap_gets_packets_and_sender_reports_until_its_handle_is_dropped() {
-        let (track, _kf, stats) = track(MediaKind::Video);
-        track.sender_report(7, 70);
-        let tap = Arc::new(CountingTap {
-            room: 3,
-            ..Default::default()
-        });
-        let mut sub = track.attach(16);
-        let handle = track.attach_tap(Arc::clone(&tap) as Arc<dyn PacketTap>);
-        assert_eq!(
-            *tap.reports.lock().unwrap(),
-            vec![(7, 70)],
-            "a late tap hears the last report at once"
-        );
-        for seq in 0..5 {
-            track.forward(packet(seq));
-        }
-        track.sender_report(8, 80);
-        assert_eq!(*tap.taken.lock().unwrap(), vec![0, 1, 2]);
-        assert_eq!(
-            MediaStats::get(&stats.dropped_overflow),
-            0,
-            "a tap's refusals are not a subscriber's overflow"
-        );
-        assert_eq!(tap.reports.lock().unwrap().last(), Some(&(8, 80)));
-        let mut got = 0;
-        while sub.rx.try_recv().is_ok() {
-            got += 1;
-        }
-        assert_eq!(got, 5, "a full tap does not hold back subscribers");
-        assert!(!sub.gap.load(Ordering::Relaxed));
-
-        drop(handle);
-        assert_eq!(
-            track.subscriber_count(),
-            1,
-            "dropping the handle detaches the tap"
-        );
-        track.forward(packet(9));
-        assert_eq!(tap.taken.lock().unwrap().len(), 3);
-    }
-
-    #[test]
-    fn audio_never_asks_for_keyframes() {
-        let (track, mut keyframe_rx, _) = track(MediaKind::Audio);
-        track.request_keyframe();
-        assert!(keyframe_rx.try_recv().is_err());
-    }
-}
+mod tests;

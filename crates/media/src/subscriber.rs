@@ -1,14 +1,16 @@
 //! The subscribe connection: Hearth offers, the client answers. Each forwarded track is a
-//! [`DownTrack`]: its own outgoing track, SSRC and writer task, fed from a bounded queue.
+//! [`DownTrack`]: its own outgoing track and SSRC, written to by the publisher's reader task
+//! through a [`DownWriter`] (see [`crate::fanout`]).
 
 use crate::codecs;
 use crate::error::MediaError;
-use crate::fanout::{PublishedTrack, Subscription};
+use crate::fanout::{DownSink, Offered, PublishedTrack};
 use crate::interceptor::is_keyframe_request;
 use crate::peer::{HandlerContext, MediaEvent, PeerFactory, random_ssrc};
 use crate::publisher::EarlyCandidates;
 use crate::stats::MediaStats;
-use hearth_core::{Decision, Forwarder, PacketMeta, is_keyframe};
+use futures_util::FutureExt;
+use hearth_core::{Decision, Forwarder, PacketMeta};
 use hearth_proto::{IceCandidate, MediaKind, PcTarget, TrackId};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -19,7 +21,6 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -28,18 +29,11 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::PeerConnection;
 use webrtc::rtp_transceiver::RtpSender;
 
-/// Queue length per subscriber for video: about half a second at 1.5 Mbit/s. Longer queues only
-/// add delay; shorter ones drop on ordinary bursts (a keyframe is 20-40 packets at once).
-const VIDEO_QUEUE: usize = 128;
-/// Queue length per subscriber for audio: 50 packets a second, so about a second.
-const AUDIO_QUEUE: usize = 48;
-
 /// One forwarded track on one subscriber's connection.
 pub struct DownTrack {
     published: Arc<PublishedTrack>,
     sender: Arc<dyn RtpSender>,
     sink_id: u64,
-    writer: JoinHandle<()>,
     feedback: JoinHandle<()>,
     /// Holds the `subscribed_tracks` gauge up while this down track exists.
     stats: Arc<MediaStats>,
@@ -52,7 +46,6 @@ impl DownTrack {
     }
 
     fn stop(&self) {
-        self.writer.abort();
         self.feedback.abort();
         self.published.detach(self.sink_id);
     }
@@ -147,21 +140,12 @@ impl Subscriber {
             .map_err(|e| MediaError::Webrtc(e.to_string()))?;
         self.offer_every_codec(&sender, &codec.mime_type).await;
 
-        let capacity = match info.kind {
-            MediaKind::Audio => AUDIO_QUEUE,
-            MediaKind::Video => VIDEO_QUEUE,
-        };
-        let subscription = published.attach(capacity);
-        let sink_id = subscription.id;
-        let writer = tokio::spawn(write_loop(WriteLoop {
+        let sink_id = published.attach(Box::new(DownWriter {
             local: Arc::clone(&local),
-            subscription,
-            published: Arc::clone(&published),
+            forwarder: Forwarder::new(info.kind == MediaKind::Video),
             ssrc,
             payload_type,
-            mime: codec.mime_type.clone(),
             connected: self.connected.clone(),
-            stats: Arc::clone(&self.stats),
         }));
         let feedback = tokio::spawn(feedback_loop(
             local,
@@ -177,7 +161,6 @@ impl Subscriber {
                 published,
                 sender,
                 sink_id,
-                writer,
                 feedback,
                 stats: Arc::clone(&self.stats),
             },
@@ -269,37 +252,31 @@ impl Subscriber {
     }
 }
 
-struct WriteLoop {
+/// Decides, renumbers and writes one track's packets for one subscriber. The subscriber's
+/// send queue is the connection's own (webrtc-rs's driver queue, 256 events shared by the
+/// connection's tracks): a packet it cannot take at once is lost, never waited for.
+struct DownWriter {
     local: Arc<TrackLocalStaticRTP>,
-    subscription: Subscription,
-    published: Arc<PublishedTrack>,
+    forwarder: Forwarder,
     ssrc: u32,
     payload_type: u8,
-    mime: String,
     connected: watch::Receiver<bool>,
-    stats: Arc<MediaStats>,
 }
 
-/// Drains one subscriber's queue for one track: decide, renumber, write.
-async fn write_loop(mut w: WriteLoop) {
-    let video = w.published.kind() == MediaKind::Video;
-    let mut forwarder = Forwarder::new(video);
-    while let Some(packet) = w.subscription.rx.recv().await {
-        if w.subscription.gap.swap(false, Ordering::Relaxed) {
-            forwarder.on_gap();
-        }
+impl DownSink for DownWriter {
+    fn offer(&mut self, packet: &rtp::Packet, keyframe: bool) -> Offered {
         // Until DTLS is up, writes are silently dropped by webrtc-rs; treat that time as a gap so
         // video starts on a keyframe once the subscriber can actually receive it.
-        if !*w.connected.borrow() {
-            forwarder.on_gap();
-            continue;
+        if !*self.connected.borrow() {
+            self.forwarder.on_gap();
+            return Offered::NotReady;
         }
         let meta = PacketMeta {
             seq: packet.header.sequence_number,
             timestamp: packet.header.timestamp,
-            keyframe: video && is_keyframe(&w.mime, &packet.payload),
+            keyframe,
         };
-        match forwarder.on_packet(meta) {
+        match self.forwarder.on_packet(meta) {
             Decision::Forward(rewrite) => {
                 // A fresh header: the publisher's extensions carry its connection's ids, which
                 // mean nothing (or something else) on this one.
@@ -307,30 +284,36 @@ async fn write_loop(mut w: WriteLoop) {
                     header: rtp::header::Header {
                         version: 2,
                         marker: packet.header.marker,
-                        payload_type: w.payload_type,
+                        payload_type: self.payload_type,
                         sequence_number: rewrite.seq,
                         timestamp: rewrite.timestamp,
-                        ssrc: w.ssrc,
+                        ssrc: self.ssrc,
                         ..Default::default()
                     },
                     payload: packet.payload.clone(),
                 };
-                let bytes = out.payload.len() as u64;
-                if w.local.write_rtp(out).await.is_err() {
+                let bytes = out.payload.len();
+                // Ready at once unless the connection's queue is full (or the track is being
+                // bound at this instant): then the packet is lost, like any overflow.
+                match self.local.write_rtp(out).now_or_never() {
+                    Some(Ok(())) => Offered::Sent { bytes },
                     // Not bound yet (answer not applied) or closing.
-                    forwarder.on_gap();
-                } else {
-                    MediaStats::incr(&w.stats.packets_out);
-                    MediaStats::add(&w.stats.bytes_out, bytes);
+                    Some(Err(_)) => {
+                        self.forwarder.on_gap();
+                        Offered::NotReady
+                    }
+                    None => {
+                        self.forwarder.on_gap();
+                        Offered::Full
+                    }
                 }
             }
-            Decision::Drop { request_keyframe } => {
-                MediaStats::incr(&w.stats.dropped_waiting_keyframe);
-                if request_keyframe {
-                    w.published.request_keyframe();
-                }
-            }
+            Decision::Drop { request_keyframe } => Offered::WaitingKeyframe { request_keyframe },
         }
+    }
+
+    fn on_gap(&mut self) {
+        self.forwarder.on_gap();
     }
 }
 
