@@ -45,6 +45,9 @@ pub struct Received {
     pub latency_us: LatencyHistogram,
     /// When the first packet arrived.
     pub first_packet_at: Option<Instant>,
+    /// RTCP sender reports received for this track (a browser lines up audio and video by
+    /// them, so an SFU must send them for what it forwards).
+    pub sender_reports: u64,
 }
 
 impl Received {
@@ -200,6 +203,17 @@ pub(crate) async fn record_track(track: Arc<dyn TrackRemote>, state: Shared) {
                     r.seq_jumps += 1;
                 }
                 r.last_seq = Some(seq);
+            }
+            TrackRemoteEvent::OnRtcpPacket(packets) => {
+                let reports = packets
+                    .iter()
+                    .filter(|p| hearth_media::sender_report(p.as_ref()).is_some())
+                    .count() as u64;
+                if reports > 0
+                    && let Some(r) = lock(&state).received.get_mut(&track_id)
+                {
+                    r.sender_reports += reports;
+                }
             }
             TrackRemoteEvent::OnEnded | TrackRemoteEvent::OnError => break,
             _ => {}

@@ -9,7 +9,10 @@ use crate::interceptor::RtcpTap;
 use crate::stats::MediaStats;
 use hearth_proto::{IceCandidate, PcTarget, TrackId};
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{Registry, Slot};
+use rtc::interceptor::{
+    NackGeneratorBuilder, NackResponderBuilder, ReceiverReportBuilder, Registry,
+    SenderReportBuilder, Slot, TwccReceiverBuilder,
+};
 use rtc::peer_connection::configuration::RTCBundlePolicy;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
@@ -201,9 +204,13 @@ impl PeerFactory {
         port: u16,
     ) -> Result<Arc<dyn PeerConnection>, MediaError> {
         let mut engine = codecs::media_engine().map_err(|e| MediaError::Webrtc(e.to_string()))?;
-        let registry = register_default_interceptors(Registry::new(), &mut engine)
-            .map_err(|e| MediaError::Webrtc(e.to_string()))?
-            .with(Slot::from(14_000), RtcpTap::default());
+        let target = ctx.target;
+        // The default set is registered for what it tells the media engine (NACK and PLI
+        // feedback, the TWCC and simulcast header extensions); the interceptors themselves are
+        // then chosen by what the connection does.
+        register_default_interceptors(Registry::new(), &mut engine)
+            .map_err(|e| MediaError::Webrtc(e.to_string()))?;
+        let registry = interceptors_for(target);
         // Multicast DNS needs a multicast-capable interface, which containers and network
         // namespaces lack (build() then fails with ENODEV); Hearth advertises plain IPs anyway.
         // A browser's connectivity check often reaches the server before its trickled
@@ -241,6 +248,27 @@ impl PeerFactory {
     }
 }
 
+/// The interceptors a connection needs. Every interceptor sees every packet, so the ones with
+/// nothing to do on a connection still cost a pass per packet: on a subscribe connection that
+/// was the receive-side three, once per forwarded packet.
+fn interceptors_for(target: PcTarget) -> Registry {
+    let registry = match target {
+        // Receives media: asks for lost packets, reports reception, and gives the browser the
+        // transport-wide feedback its bandwidth estimate runs on.
+        PcTarget::Publish => Registry::new()
+            .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+            .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
+            .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build()),
+        // Sends media: answers NACKs from its buffer and sends sender reports (a browser lines
+        // up audio and video by them).
+        PcTarget::Subscribe => Registry::new()
+            .with(Slot::NackResponder, NackResponderBuilder::new().build())
+            .with(Slot::SenderReport, SenderReportBuilder::new().build()),
+    };
+    // Keyframe requests and sender reports reach Hearth through this one.
+    registry.with(Slot::from(14_000), RtcpTap::default())
+}
+
 /// A fresh random SSRC for an outgoing stream.
 pub(crate) fn random_ssrc() -> u32 {
     // Zero is legal but confuses some tools; avoid it.
@@ -255,6 +283,37 @@ pub(crate) fn random_ssrc() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_connection_gets_the_interceptors_for_its_direction() {
+        let names = |target| -> Vec<String> {
+            interceptors_for(target)
+                .slots()
+                .into_iter()
+                .map(|(_, name)| name)
+                .collect()
+        };
+        let publish = names(PcTarget::Publish);
+        let subscribe = names(PcTarget::Subscribe);
+        for wanted in ["NackGenerator", "ReceiverReport", "TwccReceiver", "RtcpTap"] {
+            assert!(
+                publish.iter().any(|n| n.contains(wanted)),
+                "publish: {wanted} in {publish:?}"
+            );
+        }
+        for wanted in ["NackResponder", "SenderReport", "RtcpTap"] {
+            assert!(
+                subscribe.iter().any(|n| n.contains(wanted)),
+                "subscribe: {wanted} in {subscribe:?}"
+            );
+        }
+        assert_eq!(publish.len(), 4, "nothing else on publish: {publish:?}");
+        assert_eq!(
+            subscribe.len(),
+            3,
+            "nothing else on subscribe: {subscribe:?}"
+        );
+    }
 
     #[test]
     fn host_candidates_get_the_public_address() {

@@ -169,3 +169,32 @@ async fn participants_exchange_intact_media_and_see_leaves_and_late_joins() {
     assert!(empty, "room empty after everyone left, tracks gone");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_get_sender_reports_for_every_forwarded_track() {
+    // Without them a browser cannot line up a speaker's voice with their lips. The SFU makes
+    // its own for each down track (its SSRCs and timestamps are not the publisher's).
+    let server = TestServer::start().await;
+    let (session, keys) = server.create_session("reports").await;
+    let mut a = Participant::join(&server.base, &session, "Ada", keys.host(), LOCALHOST)
+        .await
+        .expect("a joins");
+    let b = Participant::join(&server.base, &session, "Bo", keys.invite(), LOCALHOST)
+        .await
+        .expect("b joins");
+    a.publish(3).await.expect("publish");
+    let ia = a.id().clone();
+    eventually(
+        "b hears sender reports for a's audio and video",
+        WAIT,
+        || {
+            let snap = b.snapshot();
+            [MediaKind::Audio, MediaKind::Video].iter().all(|kind| {
+                snap.received.values().any(|r| {
+                    r.from == ia.as_str() && r.kind == Some(*kind) && r.sender_reports >= 2
+                })
+            })
+        },
+    )
+    .await;
+}
