@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use crate::load::{Env, Failures, describe, record_failure};
 use crate::measure::{self, Reading};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SUBSCRIBED_TRACKS};
 use crate::procfs::{self, ProcSample};
 use crate::progress::{Progress, Status};
-use crate::report::{ChurnStats, Participants, Report, Tracks};
+use crate::report::{ChurnStats, MemorySample, Participants, Report, Tracks};
 use crate::{http, plan};
 
 /// Longer than the client's own join and publish timeouts.
@@ -125,9 +125,19 @@ pub async fn run(env: &Env) -> anyhow::Result<Report> {
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     let mut tasks = Vec::new();
     let mut skipped = 0usize;
+    let churn_started = Instant::now();
+    let sample_every = Duration::from_secs((args.duration / 20).max(5));
+    let mut next_sample = churn_started + sample_every;
+    let mut memory = Vec::new();
     // Bounded by the deadline.
     while Instant::now() < deadline {
         ticker.tick().await;
+        if Instant::now() >= next_sample {
+            next_sample += sample_every;
+            if let Some(sample) = memory_sample(env, churn_started).await {
+                memory.push(sample);
+            }
+        }
         if ctx.active.load(Ordering::Relaxed) >= cap {
             skipped += 1;
             continue;
@@ -198,7 +208,7 @@ pub async fn run(env: &Env) -> anyhow::Result<Report> {
         },
         tool: measure::tool_cost(env.tool_cpus, &before, &end),
         machine: measure::machine_load(&before, &end),
-        churn: Some(churn_stats(&visits, before.server, after)),
+        churn: Some(churn_stats(&visits, before.server, after, memory)),
         ..Report::default()
     };
     report.set_media(&w, secs);
@@ -211,13 +221,38 @@ pub async fn run(env: &Env) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// The server's memory and subscribed tracks now, `started` being the start of the churn.
+async fn memory_sample(env: &Env, started: Instant) -> Option<MemorySample> {
+    let proc = procfs::sample(env.server_pid)?;
+    let tracks = Metrics::scrape(&env.args.server)
+        .await
+        .and_then(|m| m.get(SUBSCRIBED_TRACKS));
+    Some(MemorySample {
+        at_s: started.elapsed().as_secs_f64(),
+        rss_mb: proc.rss_bytes as f64 / 1e6,
+        subscribed_tracks: tracks,
+    })
+}
+
 fn churn_stats(
     visits: &[Visit],
     before: Option<ProcSample>,
     after: Option<ProcSample>,
+    memory: Vec<MemorySample>,
 ) -> ChurnStats {
     let (b, a) = (before.unwrap_or_default(), after.unwrap_or_default());
+    // Warm-up: the first quarter of the churn (allocator pools and caches fill up there).
+    let span = memory.last().map_or(0.0, |m| m.at_s);
+    let steady: Vec<&MemorySample> = memory.iter().filter(|m| m.at_s >= span / 4.0).collect();
+    let growth = match (steady.first(), steady.last()) {
+        (Some(first), Some(last)) if steady.len() >= 2 => Some(last.rss_mb - first.rss_mb),
+        _ => None,
+    };
     ChurnStats {
+        rss_mb_after_warmup: steady.first().map(|m| m.rss_mb),
+        rss_mb_end_of_churn: memory.last().map(|m| m.rss_mb),
+        rss_mb_growth_after_warmup: growth,
+        memory,
         joins: visits.len(),
         leaves: visits.len(),
         got_host_media: visits.iter().filter(|v| v.got_host_media).count(),

@@ -139,6 +139,7 @@ async fn run_once(env: &Env) -> anyhow::Result<Report> {
             }
         }
     });
+    let idle = reading(env, &members).await;
     join_all(env, &rooms, &sessions, &members, &failures).await;
     if args.record {
         for (session, _) in &sessions {
@@ -198,6 +199,9 @@ async fn run_once(env: &Env) -> anyhow::Result<Report> {
         machine: measure::machine_load(&start, &end),
         ..Report::default()
     };
+    if let Some(server) = report.server.as_mut() {
+        measure::track_memory(server, &idle, &end);
+    }
     report.set_media(&window, secs);
     report.add_warnings();
     if args.clip.is_some() {

@@ -6,7 +6,7 @@ use hearth_client::{LatencyHistogram, Traffic};
 use hearth_proto::MediaKind;
 use std::time::Instant;
 
-use crate::metrics::{Metrics, PACKETS_OUT};
+use crate::metrics::{Metrics, PACKETS_OUT, SUBSCRIBED_TRACKS};
 use crate::procfs::{self, ProcSample};
 use crate::report::{MachineLoad, Quantiles, ServerCost, ToolCost};
 
@@ -140,6 +140,9 @@ pub fn server_cost(
         cpu_pct: cpu_s / secs * 100.0,
         rss_mb_start: a.rss_bytes as f64 / 1e6,
         rss_mb_end: b.rss_bytes as f64 / 1e6,
+        rss_mb_idle: None,
+        subscribed_tracks: None,
+        rss_kb_per_subscribed_track: None,
         fds_start: a.fds,
         fds_end: b.fds,
         threads: b.threads,
@@ -148,6 +151,20 @@ pub fn server_cost(
         cpu_us_per_packet: (forwarded > 0.0).then(|| cpu_s * 1e6 / forwarded),
         x_floor: None,
     })
+}
+
+/// Charges the memory the run added to the server (from `idle`, before anyone joined, to
+/// `end`) to the tracks subscribed at `end`.
+pub fn track_memory(cost: &mut ServerCost, idle: &Reading, end: &Reading) {
+    let tracks = end.metrics.as_ref().and_then(|m| m.get(SUBSCRIBED_TRACKS));
+    let (Some(idle), Some(now)) = (idle.server, end.server) else {
+        return;
+    };
+    cost.rss_mb_idle = Some(idle.rss_bytes as f64 / 1e6);
+    cost.subscribed_tracks = tracks;
+    cost.rss_kb_per_subscribed_track = tracks
+        .filter(|n| *n > 0.0)
+        .map(|n| (now.rss_bytes as f64 - idle.rss_bytes as f64) / 1e3 / n);
 }
 
 /// What the tool paid between two readings.

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 /// The counter of RTP packets the server wrote to subscribers: its forwarding rate.
 pub const PACKETS_OUT: &str = "hearth_rtp_packets_out_total";
+/// The gauge of tracks forwarded to subscribers right now.
+pub const SUBSCRIBED_TRACKS: &str = "hearth_subscribed_tracks";
 
 /// Every sample of a scrape by metric name, summed over label sets; labelled series also
 /// appear on their own, under `name{labels}`, so the report can tell drop reasons apart.

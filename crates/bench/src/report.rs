@@ -68,6 +68,13 @@ pub struct ServerCost {
     pub cpu_pct: f64,
     pub rss_mb_start: f64,
     pub rss_mb_end: f64,
+    /// Before anyone of the run joined.
+    pub rss_mb_idle: Option<f64>,
+    /// Subscribed tracks at the end (the server's `hearth_subscribed_tracks`).
+    pub subscribed_tracks: Option<f64>,
+    /// Resident memory the run added (end minus idle) per subscribed track: everything a
+    /// participant costs (connections, sockets, buffers, signaling) charged to the tracks.
+    pub rss_kb_per_subscribed_track: Option<f64>,
     pub fds_start: usize,
     pub fds_end: usize,
     pub threads: u64,
@@ -117,6 +124,24 @@ pub struct ChurnStats {
     pub server_fds_after: usize,
     pub server_rss_mb_before: f64,
     pub server_rss_mb_after: f64,
+    /// The server's memory sampled through the churn (every twentieth of it, at least 5 s).
+    pub memory: Vec<MemorySample>,
+    /// The first sample after the warm-up (the first quarter of the churn).
+    pub rss_mb_after_warmup: Option<f64>,
+    /// The last sample while visitors still came and went.
+    pub rss_mb_end_of_churn: Option<f64>,
+    /// Last minus first sample after the warm-up: about 0 when nothing accumulates.
+    pub rss_mb_growth_after_warmup: Option<f64>,
+}
+
+/// One reading of the server's memory during a churn run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MemorySample {
+    /// Seconds since the churn started.
+    pub at_s: f64,
+    pub rss_mb: f64,
+    /// The server's `hearth_subscribed_tracks` gauge.
+    pub subscribed_tracks: Option<f64>,
 }
 
 /// One run.
@@ -250,6 +275,12 @@ const ROWS: &[(&str, &str, usize)] = &[
     ("server CPU % (of 1 core)", "/server/cpu_pct", 1),
     ("server RSS MB (end)", "/server/rss_mb_end", 1),
     ("server fds (end)", "/server/fds_end", 0),
+    ("subscribed tracks (end)", "/server/subscribed_tracks", 0),
+    (
+        "server RSS kB / subscribed track",
+        "/server/rss_kb_per_subscribed_track",
+        0,
+    ),
     ("forwarded pkt/s", "/server/forwarded_pps", 0),
     (
         "server dropped packets",
@@ -267,6 +298,13 @@ const ROWS: &[(&str, &str, usize)] = &[
     ("server fds after", "/churn/server_fds_after", 0),
     ("server RSS MB before", "/churn/server_rss_mb_before", 1),
     ("server RSS MB after", "/churn/server_rss_mb_after", 1),
+    ("RSS MB after warm-up", "/churn/rss_mb_after_warmup", 1),
+    ("RSS MB end of churn", "/churn/rss_mb_end_of_churn", 1),
+    (
+        "RSS growth after warm-up MB",
+        "/churn/rss_mb_growth_after_warmup",
+        1,
+    ),
 ];
 
 fn value_at(report: &serde_json::Value, pointer: &str) -> Option<f64> {
@@ -353,8 +391,12 @@ pub fn print_floor(floor: &Floor) {
         floor.udp_send_us
     );
     println!(
-        "  floor: protect (AES-CM) + send        {:>7.3} µs",
-        floor.floor_us
+        "  protect (AES-CM) + send               {:>7.3} µs",
+        floor.floor_aes_cm_us
+    );
+    println!(
+        "  floor: protect ({}) + send  {:>7.3} µs",
+        floor.floor_profile, floor.floor_us
     );
     println!(
         "  = at most {:.0} forwarded packets/s per core",
