@@ -23,6 +23,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// Subscriber writes a reader task does before it yields to the runtime. Its packets come from
+/// a webrtc-rs queue that never makes it yield, and each packet costs it a write per
+/// subscriber, so a backlog to 500 viewers would otherwise hold a core for a quarter of a
+/// second and starve the connections it writes to (and signaling) meanwhile.
+pub(crate) const FANOUT_BUDGET: usize = 256;
+
 /// At most one keyframe request per this interval reaches a publisher, however many subscribers
 /// ask.
 pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
@@ -172,12 +178,13 @@ impl PublishedTrack {
         self.paused.load(Ordering::Relaxed)
     }
 
-    /// Offers a packet to every subscriber without waiting.
-    pub(crate) fn forward(&self, packet: rtp::Packet) {
+    /// Offers a packet to every subscriber without waiting. Returns how many sinks it went
+    /// through, the measure of the work done (see [`FANOUT_BUDGET`]).
+    pub(crate) fn forward(&self, packet: rtp::Packet) -> usize {
         let mut sinks = self.lock_sinks();
         if self.paused.load(Ordering::Relaxed) {
             MediaStats::add(&self.stats.dropped_paused, sinks.len() as u64);
-            return;
+            return 0;
         }
         let keyframe =
             self.info.kind == MediaKind::Video && is_keyframe(&self.info.codec, &packet.payload);
@@ -192,11 +199,13 @@ impl PublishedTrack {
                 }
             }
         }
+        let offered = sinks.len();
         drop(sinks);
         tally.record(&self.stats);
         if tally.request_keyframe {
             self.request_keyframe();
         }
+        offered
     }
 
     /// Passes the publisher's sender report to every tap (down tracks make their own).

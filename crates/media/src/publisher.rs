@@ -2,7 +2,7 @@
 //! [`PublishedTrack`] that subscribers attach to.
 
 use crate::error::MediaError;
-use crate::fanout::{PublishedTrack, run_keyframe_requests};
+use crate::fanout::{FANOUT_BUDGET, PublishedTrack, run_keyframe_requests};
 use crate::interceptor::sender_report;
 use crate::peer::{HandlerContext, MediaEvent, PeerFactory, TrackSink};
 use crate::stats::MediaStats;
@@ -115,12 +115,18 @@ impl TrackSink for PublishSink {
         let events = self.events.clone();
         let stats = Arc::clone(&self.stats);
         tokio::spawn(async move {
+            let mut budget = FANOUT_BUDGET;
             while let Some(event) = track.poll().await {
                 match event {
                     TrackRemoteEvent::OnRtpPacket(packet) => {
                         MediaStats::incr(&stats.packets_in);
                         MediaStats::add(&stats.bytes_in, packet.payload.len() as u64);
-                        reader_track.forward(packet);
+                        let written = reader_track.forward(packet);
+                        budget = budget.saturating_sub(written.max(1));
+                        if budget == 0 {
+                            budget = FANOUT_BUDGET;
+                            tokio::task::yield_now().await;
+                        }
                     }
                     TrackRemoteEvent::OnRtcpPacket(packets) => {
                         for (ntp, rtp) in packets.iter().filter_map(|p| sender_report(p.as_ref())) {
