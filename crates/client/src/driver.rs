@@ -155,6 +155,15 @@ pub(crate) async fn handle(
             s.recording = recording;
             s.recording_errors.extend(error);
         }
+        ServerMessage::ActiveSpeaker {
+            participant_id,
+            speaking,
+        } => {
+            let mut s = lock(&d.state);
+            s.active_speaker = participant_id;
+            s.speaking = speaking;
+            s.speaker_updates += 1;
+        }
         ServerMessage::Waiting { .. } => {}
         ServerMessage::ParticipantJoined { participant }
         | ServerMessage::ParticipantUpdated { participant } => {

@@ -12,7 +12,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use std::net::IpAddr;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -25,7 +25,7 @@ use webrtc::peer_connection::PeerConnection;
 use crate::codec::opus;
 use crate::driver::{Ctx, Driver, drive};
 use crate::peer::{Handler, build_pc};
-use crate::publish::{PublishOptions, send_media, watch_keyframe_requests};
+use crate::publish::{NO_AUDIO_LEVEL, PublishOptions, send_media, watch_keyframe_requests};
 use crate::state::{RemoteTracks, Shared, Snapshot, Traffic, lock, lock_tracks};
 
 /// A headless participant. Dropping it closes everything (like closing a tab).
@@ -44,6 +44,8 @@ pub struct Participant {
     tasks: Vec<JoinHandle<()>>,
     bind_ip: IpAddr,
     remote_tracks: RemoteTracks,
+    /// The level our audio packets say they carry (-dBov; see [`Participant::set_audio_level`]).
+    audio_level: Arc<AtomicU8>,
 }
 
 /// Why a participant could not join or publish.
@@ -252,6 +254,7 @@ impl Participant {
             tasks: vec![driver],
             bind_ip,
             remote_tracks,
+            audio_level: Arc::new(AtomicU8::new(NO_AUDIO_LEVEL)),
         })
     }
 
@@ -366,6 +369,10 @@ impl Participant {
             .await
             .map_err(|_| ClientError::Signal(SignalError::Timeout))?
             .map_err(|_| ClientError::Signal(SignalError::Closed))?;
+        let level_ext = hearth_media::sdp::extmap_id(&answer, crate::peer::AUDIO_LEVEL_URI);
+        if let Some(level) = options.audio_level {
+            self.set_audio_level(level);
+        }
         let answer = RTCSessionDescription::answer(answer)
             .map_err(|e| ClientError::Webrtc(e.to_string()))?;
         publish
@@ -384,13 +391,24 @@ impl Participant {
             }
             let state = Arc::clone(&self.state);
             let options = options.clone();
+            let level = (kind == RtpCodecKind::Audio)
+                .then_some(level_ext)
+                .flatten()
+                .map(|ext| (ext, Arc::clone(&self.audio_level)));
             self.tasks.push(tokio::spawn(async move {
                 match options.clip.clone() {
                     Some((clip, sending)) => {
                         crate::clip::send_clip(kind, track, ssrc, clip, sending, state).await;
                     }
                     None => {
-                        send_media(kind, track, ssrc, &me, options, wants_keyframe, state).await;
+                        let sender = crate::publish::Sender {
+                            kind,
+                            track,
+                            ssrc,
+                            wants_keyframe,
+                            level,
+                        };
+                        send_media(sender, &me, options, state).await;
                     }
                 }
             }));
@@ -425,6 +443,13 @@ impl Participant {
             }
         }
         tracks.len()
+    }
+
+    /// Sets how loud our microphone says it is, in -dBov (0 loudest, 127 silence), from the next
+    /// audio packet on: what the server's speaker detection hears. Until called (or set in
+    /// [`PublishOptions::audio_level`]) audio packets carry no level, like an old browser's.
+    pub fn set_audio_level(&self, level: u8) {
+        self.audio_level.store(level.min(127), Ordering::Relaxed);
     }
 
     /// Leaves politely (the `leave` message), then closes everything.

@@ -8,7 +8,7 @@ use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::{RTCBundlePolicy, RTCConfigurationBuilder};
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -89,8 +89,21 @@ pub(crate) fn engine() -> Result<MediaEngine, String> {
             )
             .map_err(|e| e.to_string())?;
     }
+    // Like a browser, the client marks its audio packets with their level (RFC 6464).
+    engine
+        .register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: AUDIO_LEVEL_URI.to_owned(),
+            },
+            RtpCodecKind::Audio,
+            None,
+        )
+        .map_err(|e| e.to_string())?;
     Ok(engine)
 }
+
+/// The RFC 6464 audio level header extension.
+pub(crate) const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
 /// NACK for loss and PLI for keyframe requests, so the client both asks for and answers them.
 fn video_feedback() -> Vec<RTCPFeedback> {

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
@@ -44,6 +44,9 @@ pub struct PublishOptions {
     pub frame_rate: u32,
     /// Send these real encoded frames (VP8 and Opus) instead of synthetic payloads.
     pub clip: Option<(std::sync::Arc<crate::Clip>, crate::ClipSending)>,
+    /// Mark audio packets with this level (-dBov, 0 loudest, 127 silence; RFC 6464), as a
+    /// browser does; `None` sends no level until `Participant::set_audio_level`.
+    pub audio_level: Option<u8>,
 }
 
 impl Default for PublishOptions {
@@ -58,6 +61,7 @@ impl Default for PublishOptions {
             video_bitrate: None,
             frame_rate: 30,
             clip: None,
+            audio_level: None,
         }
     }
 }
@@ -85,16 +89,29 @@ pub(crate) async fn watch_keyframe_requests(
     }
 }
 
-/// Sends synthetic media on `track` until aborted, counting what it sent into `state`.
-pub(crate) async fn send_media(
-    kind: RtpCodecKind,
-    track: Arc<TrackLocalStaticRTP>,
-    ssrc: u32,
-    me: &str,
-    options: PublishOptions,
-    wants_keyframe: Arc<AtomicBool>,
-    state: Shared,
-) {
+/// The level a participant's audio says it has when it carries none.
+pub(crate) const NO_AUDIO_LEVEL: u8 = u8::MAX;
+
+/// One published track's sending end.
+pub(crate) struct Sender {
+    pub kind: RtpCodecKind,
+    pub track: Arc<TrackLocalStaticRTP>,
+    pub ssrc: u32,
+    /// Set when the server asked for a keyframe.
+    pub wants_keyframe: Arc<AtomicBool>,
+    /// Audio: the negotiated id of the level extension, and the level to put in it.
+    pub level: Option<(u8, Arc<AtomicU8>)>,
+}
+
+/// Sends synthetic media on `sender`'s track until aborted, counting what it sent into `state`.
+pub(crate) async fn send_media(sender: Sender, me: &str, options: PublishOptions, state: Shared) {
+    let Sender {
+        kind,
+        track,
+        ssrc,
+        wants_keyframe,
+        level,
+    } = sender;
     let video = kind == RtpCodecKind::Video;
     let frame_rate = options.frame_rate.max(1);
     let (period, payload_type, ts_step) = if video {
@@ -143,7 +160,7 @@ pub(crate) async fn send_media(
                 payload::audio(me, counter, *size)
             };
             bytes += payload.len() as u64;
-            let packet = rtp::Packet {
+            let mut packet = rtp::Packet {
                 header: rtp::header::Header {
                     version: 2,
                     marker: i + 1 == sizes.len(),
@@ -155,6 +172,14 @@ pub(crate) async fn send_media(
                 },
                 payload,
             };
+            if let Some((ext, value)) = &level {
+                let value = value.load(Ordering::Relaxed);
+                if value != NO_AUDIO_LEVEL {
+                    // RFC 6464: the voice-activity flag, then the level.
+                    let byte = if value < 127 { 0x80 | value } else { value };
+                    let _ = packet.header.set_extension(*ext, Bytes::from(vec![byte]));
+                }
+            }
             // Before negotiation completes the track is unbound; keep the clock running anyway.
             let _ = track.write_rtp(packet).await;
             seq = seq.wrapping_add(1);

@@ -126,6 +126,12 @@ pub struct Snapshot {
     pub recording: Option<hearth_proto::RecordingStatus>,
     /// Every error a `recording_updated` carried (hosts and co-hosts).
     pub recording_errors: Vec<String>,
+    /// Who holds the floor, as of the last `active_speaker`.
+    pub active_speaker: Option<ParticipantId>,
+    /// Who speaks now, as of the last `active_speaker`.
+    pub speaking: Vec<ParticipantId>,
+    /// `active_speaker` messages received.
+    pub speaker_updates: u64,
 }
 
 pub(crate) type Shared = Arc<Mutex<Snapshot>>;

@@ -8,9 +8,11 @@ pub mod keyframe;
 pub mod permissions;
 pub mod rate;
 pub mod room;
+pub mod speaker;
 
 pub use forwarder::{Decision, Forwarder, PacketMeta, Rewrite};
 pub use keyframe::{KeyframeThrottle, is_keyframe};
 pub use permissions::{Action, allowed, allowed_on};
 pub use rate::TokenBucket;
 pub use room::{JoinError, Room};
+pub use speaker::{LevelSample, SpeakerDetector, Speakers};

@@ -5,8 +5,9 @@
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
 };
+use rtc::rtp_transceiver::RTCRtpTransceiverDirection;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 
 /// Payload type of Opus on subscribe connections.
@@ -119,8 +120,21 @@ pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
             kind,
         )?;
     }
+    // Publishers mark each audio packet with its loudness; the room's speaker detection reads
+    // it. Only received: subscribers get fresh headers, and their browsers measure levels
+    // from the decoded audio themselves.
+    engine.register_header_extension(
+        RTCRtpHeaderExtensionCapability {
+            uri: AUDIO_LEVEL_URI.to_owned(),
+        },
+        RtpCodecKind::Audio,
+        Some(RTCRtpTransceiverDirection::Recvonly),
+    )?;
     Ok(engine)
 }
+
+/// The RFC 6464 audio level header extension.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
 #[cfg(test)]
 mod tests {

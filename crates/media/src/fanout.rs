@@ -15,7 +15,7 @@
 //! the publisher's sender reports.
 
 use crate::stats::MediaStats;
-use hearth_core::{KeyframeThrottle, is_keyframe};
+use hearth_core::{KeyframeThrottle, LevelSample, is_keyframe};
 use hearth_proto::{MediaKind, ParticipantId, TrackId, TrackInfo};
 use rtc::rtp;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -104,6 +104,8 @@ pub struct PublishedTrack {
     /// The publisher's latest sender report (NTP time, RTP time), given to taps that attach
     /// later so they can place the track on a wall clock at once.
     last_report: Mutex<Option<(u64, u32)>>,
+    /// Audio levels since the room last collected them (audio tracks only).
+    levels: crate::levels::AudioLevels,
     stats: Arc<MediaStats>,
 }
 
@@ -118,6 +120,7 @@ impl PublishedTrack {
             ended: AtomicBool::new(false),
             paused: AtomicBool::new(false),
             last_report: Mutex::new(None),
+            levels: crate::levels::AudioLevels::default(),
             stats,
         });
         (track, keyframe_rx)
@@ -171,6 +174,18 @@ impl PublishedTrack {
             }
             self.request_keyframe();
         }
+    }
+
+    /// The audio levels this track's packets carried since the last call: what the room's
+    /// speaker detection runs on. Empty for video, and for a publisher whose levels were not
+    /// negotiated.
+    pub fn take_audio_levels(&self) -> LevelSample {
+        self.levels.take()
+    }
+
+    /// Notes the level `packet` carries in extension `ext_id` (0: none negotiated).
+    pub(crate) fn note_audio_level(&self, packet: &rtp::Packet, ext_id: u8) {
+        self.levels.add(packet, ext_id);
     }
 
     /// Whether forwarding is paused.

@@ -11,6 +11,7 @@ mod config;
 mod error;
 mod fanout;
 mod interceptor;
+mod levels;
 pub use interceptor::{RtcpTap, is_keyframe_request, sender_report};
 mod peer;
 mod publisher;

@@ -15,6 +15,7 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::PeerConnection;
@@ -27,6 +28,7 @@ pub struct Publisher {
     sources: Sources,
     active: Active,
     events: mpsc::Sender<MediaEvent>,
+    audio_level_ext: Arc<AtomicU8>,
 }
 
 /// What the client said each of its tracks is, by MediaStreamTrack id (from `publish_offer`).
@@ -42,6 +44,8 @@ struct PublishSink {
     stats: Arc<MediaStats>,
     sources: Sources,
     active: Active,
+    /// The id of the audio level extension on this connection, 0 until an answer maps it.
+    audio_level_ext: Arc<AtomicU8>,
 }
 
 #[async_trait::async_trait]
@@ -114,6 +118,7 @@ impl TrackSink for PublishSink {
         let reader_track = Arc::clone(&published);
         let events = self.events.clone();
         let stats = Arc::clone(&self.stats);
+        let audio_level_ext = (kind == MediaKind::Audio).then(|| Arc::clone(&self.audio_level_ext));
         tokio::spawn(async move {
             let mut budget = FANOUT_BUDGET;
             while let Some(event) = track.poll().await {
@@ -121,6 +126,9 @@ impl TrackSink for PublishSink {
                     TrackRemoteEvent::OnRtpPacket(packet) => {
                         MediaStats::incr(&stats.packets_in);
                         MediaStats::add(&stats.bytes_in, packet.payload.len() as u64);
+                        if let Some(ext) = &audio_level_ext {
+                            reader_track.note_audio_level(&packet, ext.load(Ordering::Relaxed));
+                        }
                         let written = reader_track.forward(packet);
                         budget = budget.saturating_sub(written.max(1));
                         if budget == 0 {
@@ -166,6 +174,7 @@ impl Publisher {
         let (connected_tx, connected) = watch::channel(false);
         let sources = Sources::default();
         let active = Active::default();
+        let audio_level_ext = Arc::new(AtomicU8::new(0));
         let ctx = HandlerContext {
             target: PcTarget::Publish,
             events: events.clone(),
@@ -177,6 +186,7 @@ impl Publisher {
                 stats: factory.stats_handle(),
                 sources: Arc::clone(&sources),
                 active: Arc::clone(&active),
+                audio_level_ext: Arc::clone(&audio_level_ext),
             })),
         };
         let pc = factory.build(ctx).await?;
@@ -187,6 +197,7 @@ impl Publisher {
             sources,
             active,
             events,
+            audio_level_ext,
         })
     }
 
@@ -221,6 +232,8 @@ impl Publisher {
             .await
             .map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
         let sdp = answer.sdp.clone();
+        let level_id = crate::sdp::extmap_id(&sdp, crate::codecs::AUDIO_LEVEL_URI).unwrap_or(0);
+        self.audio_level_ext.store(level_id, Ordering::Relaxed);
         self.pc
             .set_local_description(answer)
             .await

@@ -49,6 +49,22 @@ pub fn sending_sections(sdp: &str) -> Vec<SentSection> {
     out
 }
 
+/// The id `sdp` gives the RTP header extension `uri` (`a=extmap:<id>[/<direction>] <uri>`), in
+/// the first media section that maps it. Browsers use one id per extension across a bundle.
+pub fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
+    sdp.lines().find_map(|line| {
+        let rest = line.trim_end().strip_prefix("a=extmap:")?;
+        let (id, rest) = rest.split_once(' ')?;
+        let found = rest.split_whitespace().next()?;
+        if found != uri {
+            return None;
+        }
+        let id = id.split('/').next()?.parse::<u8>().ok()?;
+        // One-byte header ids are 1..=14; two-byte ones go to 255. 0 is never an id.
+        (id != 0).then_some(id)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +99,23 @@ m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:4\r\n";
     fn garbage_sends_nothing() {
         assert!(sending_sections("not sdp at all").is_empty());
         assert!(sending_sections("").is_empty());
+    }
+
+    #[test]
+    fn extension_ids_are_read_from_the_extmap_lines() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
+a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
+a=extmap:1/recvonly urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n";
+        let level = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+        assert_eq!(extmap_id(sdp, level), Some(1));
+        assert_eq!(
+            extmap_id(sdp, "urn:ietf:params:rtp-hdrext:sdes:mid"),
+            Some(4)
+        );
+        assert_eq!(extmap_id(sdp, "urn:example:absent"), None);
+        assert_eq!(
+            extmap_id("a=extmap:x urn:x\r\na=extmap:0 urn:x", "urn:x"),
+            None
+        );
     }
 }

@@ -65,6 +65,7 @@ const SERVER_TYPES: &[&str] = &[
     "invite_rotated",
     "muted_by_host",
     "recording_updated",
+    "active_speaker",
 ];
 
 /// Decodes a frame from a client, classifying failures as `message_too_large`, `bad_json`,
@@ -466,6 +467,16 @@ mod tests {
         let text = encode(&msg);
         assert_eq!(text, r#"{"type":"participant_left","participant_id":"p1"}"#);
         assert_eq!(decode_server(&text).unwrap(), msg);
+        let speakers = ServerMessage::ActiveSpeaker {
+            participant_id: Some(ParticipantId::from_string("p1")),
+            speaking: vec![ParticipantId::from_string("p1")],
+        };
+        let text = encode(&speakers);
+        assert_eq!(
+            text,
+            r#"{"type":"active_speaker","participant_id":"p1","speaking":["p1"]}"#
+        );
+        assert_eq!(decode_server(&text).unwrap(), speakers);
         let err = ServerMessage::error(ErrorCode::NotJoined, "join first");
         assert_eq!(
             encode(&err),

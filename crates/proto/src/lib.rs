@@ -38,5 +38,9 @@ pub const MAX_TITLE_CHARS: usize = 120;
 /// Longest chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 2000;
 
+/// Most participants listed as speaking at once in `active_speaker`: more than a handful
+/// talking over each other is noise, and the list goes to everyone.
+pub const MAX_SPEAKING: usize = 8;
+
 /// Chat messages kept for late joiners (and sent in `joined`).
 pub const CHAT_HISTORY: usize = 200;

@@ -424,6 +424,15 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// Who is speaking changed. Sent to everyone when it changes, and to someone who joins
+    /// while anyone holds the floor.
+    ActiveSpeaker {
+        /// Who holds the floor: the person speaking, or the last one to speak while nobody
+        /// does; `None` when nobody has spoken yet or the last speaker left.
+        participant_id: Option<ParticipantId>,
+        /// Everyone speaking right now, loudest first (at most [`crate::MAX_SPEAKING`]).
+        speaking: Vec<ParticipantId>,
+    },
     /// A host turned your microphone or camera off. Your `participant_updated` follows.
     MutedByHost {
         /// Which device.

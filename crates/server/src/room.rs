@@ -6,6 +6,7 @@
 mod actions;
 mod commands;
 mod recording;
+mod speakers;
 
 pub use actions::HostAction;
 pub use commands::{
@@ -16,7 +17,7 @@ pub use commands::{
 use crate::metrics::RoomShare;
 use crate::recordings::Recordings;
 use crate::sessions::{derive_invite_key, now_ms, role_name};
-use hearth_core::{Action, JoinError, Room, allowed};
+use hearth_core::{Action, JoinError, Room, SpeakerDetector, allowed};
 use hearth_media::PublishedTrack;
 use hearth_proto::{
     CHAT_HISTORY, ChatMessage, ErrorCode, MAX_CHAT_CHARS, MediaKind, ParticipantId, Role,
@@ -53,6 +54,8 @@ struct RoomTask {
     recording: Option<recording::ActiveRecording>,
     /// When the last person left, while nobody has come back.
     empty_since: Option<std::time::Instant>,
+    /// Who speaks, from the levels of the microphones forwarded here.
+    speakers: SpeakerDetector,
 }
 
 /// Runs the room until every sender of commands is gone.
@@ -89,13 +92,22 @@ pub async fn run(setup: RoomSetup, mut commands: mpsc::Receiver<RoomCommand>) {
         commands: setup.commands,
         recording: None,
         empty_since: None,
+        speakers: SpeakerDetector::new(),
     };
     // Measured after every command rather than at each join, leave and track change: those
     // happen in many places (removals, role changes, settings), and two lengths are cheap.
     let mut share = RoomShare::new(setup.totals);
-    while let Some(command) = commands.recv().await {
-        task.handle(command);
-        share.set(task.room.len(), task.room.track_count());
+    let mut speaker_tick = tokio::time::interval(speakers::SPEAKER_TICK);
+    speaker_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            command = commands.recv() => {
+                let Some(command) = command else { break };
+                task.handle(command);
+                share.set(task.room.len(), task.room.track_count());
+            }
+            _ = speaker_tick.tick() => task.detect_speakers(std::time::Instant::now()),
+        }
     }
     // The server is going away: a recording still running is finished before the task ends.
     if let Some(thread) = task.stop_recording() {
@@ -317,6 +329,7 @@ impl RoomTask {
         for track in existing {
             self.send(id, RoomEvent::Subscribe(track));
         }
+        self.greet_speakers(id);
     }
 
     fn leave(&mut self, id: &ParticipantId) {
@@ -333,6 +346,7 @@ impl RoomTask {
             tracing::warn!(session_id = %self.session_id(), error = %e, "cannot record leave");
         }
         self.record_leave(id);
+        self.forget_speaker(id);
         if self.members.is_empty() {
             self.schedule_empty_check();
         }
