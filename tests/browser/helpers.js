@@ -162,12 +162,21 @@ export async function startServer(name, { dataDir, args = [] } = {}) {
   }
 }
 
-/** @returns {Promise<import('playwright-core').Browser>} */
-export async function launchBrowser() {
+/**
+ * @typedef {object} BrowserOptions
+ * @property {string[]} [args] more Chromium flags, e.g. `--use-file-for-fake-audio-capture=…`
+ *   for a microphone that says more than the default fake one's beeps
+ */
+
+/**
+ * @param {BrowserOptions} [options]
+ * @returns {Promise<import('playwright-core').Browser>}
+ */
+export async function launchBrowser({ args = [] } = {}) {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium, or set CHROMIUM_BIN`);
   }
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...args] });
 }
 
 /**
@@ -466,9 +475,10 @@ export async function startSession(server, host, title, { shape = 'room', waitin
  * open page into the artifacts directory first (named after `name`).
  * @param {string} name
  * @param {(browser: import('playwright-core').Browser) => Promise<void>} body
+ * @param {BrowserOptions} [options]
  */
-export async function withBrowser(name, body) {
-  const browser = await launchBrowser();
+export async function withBrowser(name, body, options) {
+  const browser = await launchBrowser(options);
   try {
     await body(browser);
   } catch (error) {

@@ -35,6 +35,13 @@ import { Requests } from './requests.js';
  */
 
 /**
+ * Who speaks, as the server last said (ourselves included).
+ * @typedef {object} Speakers
+ * @property {string | null} active who holds the floor: the one speaking, or the last to speak
+ * @property {string[]} speaking everyone speaking right now, loudest first
+ */
+
+/**
  * @typedef {object} CallEvents
  * @property {{participantId: string, role: Role, session: SessionInfo, resumeToken: string}} joined
  * @property {SessionInfo} waiting we are in the waiting room until a host admits us
@@ -50,6 +57,7 @@ import { Requests } from './requests.js';
  * @property {string | null} invite the invite link changed (hosts and co-hosts)
  * @property {{recording: RecordingStatus | null, error: string | null}} recording recording
  *   started or stopped; `error` says why it stopped by itself (hosts and co-hosts only)
+ * @property {Speakers} speakers who speaks or holds the floor changed
  * @property {string} notice something worth telling the user that does not end the call
  * @property {{code: string, message: string}} refused the server refused something we asked (not fatal)
  * @property {CallEnd} ended the call is over; no more events follow
@@ -127,6 +135,8 @@ export class Call extends Emitter {
     this.inviteUrl = null;
     /** @type {RecordingStatus | null} the recording in progress, if the session is being recorded */
     this.recording = null;
+    /** @type {Speakers} nobody until the server says otherwise */
+    this.speakers = { active: null, speaking: [] };
     /** @type {'connecting' | 'waiting' | 'joined' | 'ended'} */
     this.status = 'connecting';
     /** @type {CallEnd | null} */
@@ -280,6 +290,10 @@ export class Call extends Emitter {
       case 'recording_updated':
         this.recording = message.recording;
         this.emit('recording', { recording: message.recording, error: message.error ?? null });
+        break;
+      case 'active_speaker':
+        this.speakers = { active: message.participant_id, speaking: message.speaking };
+        this.emit('speakers', this.speakers);
         break;
       case 'muted_by_host':
         // The server already drops what we send of this kind; stop sending it at all, and say why.

@@ -163,6 +163,16 @@ export const MAX_CHAT_CHARS = 2000;
  */
 
 /**
+ * Who speaks, from the audio levels the server reads in everyone's packets. Sent whenever it
+ * changes (at most four times a second), and on entering while anyone holds the floor.
+ * @typedef {object} ActiveSpeakerMessage
+ * @property {'active_speaker'} type
+ * @property {string | null} participant_id who holds the floor: the one speaking, or the last
+ *   one to speak while nobody does; `null` before anyone spoke or when the holder left
+ * @property {string[]} speaking everyone speaking right now, loudest first (at most 8)
+ */
+
+/**
  * Messages from the server to the client.
  * @typedef {JoinedMessage
  *   | {type: 'waiting', session: SessionInfo}
@@ -179,6 +189,7 @@ export const MAX_CHAT_CHARS = 2000;
  *   | {type: 'waiting_updated', waiting: WaitingInfo[]}
  *   | {type: 'invite_rotated', invite_url: string}
  *   | {type: 'recording_updated', recording: RecordingStatus | null, error?: string}
+ *   | ActiveSpeakerMessage
  *   | {type: 'muted_by_host', kind: MediaKind}
  *   | {type: 'pong', nonce: number}
  *   | ErrorMessage} ServerMessage

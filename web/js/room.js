@@ -26,6 +26,8 @@ import { Tile } from './tile.js';
  * @property {boolean} videoMuted
  * @property {number} videoWidth
  * @property {number} videoHeight
+ * @property {boolean} speaking
+ * @property {boolean} activeSpeaker
  */
 
 /** How long a notice stays on screen. */
@@ -126,6 +128,8 @@ export class RoomView {
       videoMuted: tile.element.dataset.videoMuted === 'true',
       videoWidth: tile.video.videoWidth,
       videoHeight: tile.video.videoHeight,
+      speaking: tile.element.dataset.speaking === 'true',
+      activeSpeaker: tile.element.dataset.activeSpeaker === 'true',
     }));
   }
 
@@ -174,6 +178,7 @@ export class RoomView {
         refresh();
       }),
       call.on('notice', (text) => this.notice(text)),
+      call.on('speakers', () => this.renderSpeakers()),
     );
   }
 
@@ -248,6 +253,7 @@ export class RoomView {
       });
       this.tiles.set(participant.id, tile);
       this.el.tiles.append(tile.element);
+      this.markSpeaker(tile, participant.id);
     }
     tile.setMuted(participant.audio_muted, participant.video_muted);
     tile.setHand(participant.hand_raised);
@@ -301,6 +307,7 @@ export class RoomView {
     if (publisher.allowed && !this.localTile) {
       this.localTile = new Tile({ participantId: this.call.participantId ?? 'local', name: this.name, local: true });
       this.el.tiles.prepend(this.localTile.element);
+      if (this.call.participantId) this.markSpeaker(this.localTile, this.call.participantId);
     } else if (!publisher.allowed && this.localTile) {
       this.localTile.remove();
       this.localTile = null;
@@ -323,6 +330,28 @@ export class RoomView {
       const same = current instanceof MediaStream && current.getVideoTracks()[0] === publisher.screen;
       if (!same) this.localScreenTile.setStream(new MediaStream([publisher.screen]));
     }
+  }
+
+  /**
+   * Highlights the camera tiles of whoever speaks, ours included (the server hears us too).
+   * Screen tiles stay as they are: a screen does not speak. Where the floor holder's tile
+   * goes is up to the stylesheet, which moves it first only in grids big enough to hide it.
+   * @private
+   */
+  renderSpeakers() {
+    for (const [id, tile] of this.tiles) this.markSpeaker(tile, id);
+    const self = this.call.participantId;
+    if (this.localTile && self) this.markSpeaker(this.localTile, self);
+  }
+
+  /**
+   * @private
+   * @param {Tile} tile
+   * @param {string} participantId
+   */
+  markSpeaker(tile, participantId) {
+    const { active, speaking } = this.call.speakers;
+    tile.setSpeaking(speaking.includes(participantId), active === participantId);
   }
 
   /**

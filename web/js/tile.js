@@ -1,6 +1,6 @@
 // One participant's tile: video (which also plays their audio), name label, and the
-// mic-off / camera-off / raised-hand indicators; or a shared screen. Pure DOM; knows nothing of
-// the call.
+// mic-off / camera-off / raised-hand / speaking indicators; or a shared screen. Pure DOM; knows
+// nothing of the call.
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -9,6 +9,8 @@ const ICONS = {
   mic: ['M9 5a3 3 0 0 1 6 0v6a3 3 0 0 1-6 0z', 'M5 11a7 7 0 0 0 14 0', 'M12 18v3'],
   camera: ['M3 8a1 1 0 0 1 1-1h10a1 1 0 0 1 1 1v8a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1z', 'M15 11l6-3v8l-6-3'],
   slash: ['M4 3l17 18'],
+  // Level bars: reads as "sound is coming from here" without relying on the ring's colour.
+  speaking: ['M5 10v4', 'M9.5 6v12', 'M14 8v8', 'M18.5 10.5v3'],
   hand: [
     'M8 13V6a1.5 1.5 0 0 1 3 0v5',
     'M11 11V4.5a1.5 1.5 0 0 1 3 0V11',
@@ -131,12 +133,12 @@ export class Tile {
     /** @private the track ids last attached to the video element */
     this.signature = '';
 
-    const { placeholder, label, name } = tileParts(
-      options.name,
-      screen
-        ? (options.local ? 'Your screen' : `${options.name}'s screen`)
-        : (options.local ? `${options.name} (you)` : options.name),
-    );
+    const text = screen
+      ? (options.local ? 'Your screen' : `${options.name}'s screen`)
+      : (options.local ? `${options.name} (you)` : options.name);
+    const { placeholder, label, name } = tileParts(options.name, text);
+    /** @private @readonly the tile's accessible name while nobody speaks */
+    this.labelText = text;
 
     const hand = document.createElement('span');
     hand.className = 'indicator hand';
@@ -165,9 +167,19 @@ export class Tile {
     /** @private @readonly */
     this.cameraOff = cameraOff;
 
-    label.append(hand, micOff, cameraOff, name);
+    const speaking = document.createElement('span');
+    speaking.className = 'indicator speaking';
+    speaking.dataset.testid = 'tile-speaking';
+    speaking.title = 'Speaking';
+    speaking.append(icon('speaking'));
+    speaking.hidden = true;
+    /** @private @readonly */
+    this.speakingIcon = speaking;
+
+    label.append(hand, micOff, cameraOff, speaking, name);
     element.append(video, placeholder, label);
     this.setMuted(false, false);
+    this.setSpeaking(false, false);
   }
 
   /** The name as given at join. */
@@ -186,6 +198,23 @@ export class Tile {
     this.cameraOff.hidden = !videoMuted;
     this.element.dataset.audioMuted = String(audioMuted);
     this.element.dataset.videoMuted = String(videoMuted);
+  }
+
+  /**
+   * Marks the tile of someone speaking now (a ring and the level icon) and of the one holding
+   * the floor (who may have just paused; the room decides where that tile goes).
+   * @param {boolean} speaking
+   * @param {boolean} active
+   */
+  setSpeaking(speaking, active) {
+    const element = this.element;
+    element.classList.toggle('speaking', speaking);
+    element.classList.toggle('active-speaker', active);
+    element.dataset.speaking = String(speaking);
+    element.dataset.activeSpeaker = String(active);
+    this.speakingIcon.hidden = !speaking;
+    // Screen readers get it from the name, not from the ring.
+    element.setAttribute('aria-label', speaking ? `${this.labelText}, speaking` : this.labelText);
   }
 
   /** @param {boolean} raised */
