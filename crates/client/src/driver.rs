@@ -16,7 +16,11 @@ use crate::state::{Shared, lock};
 
 pub(crate) struct Driver {
     pub(crate) ws: Signal,
-    pub(crate) outbox_rx: mpsc::Receiver<ClientMessage>,
+    /// Shared so that a new socket's driver takes over the queue when an old one is dropped
+    /// (a reconnect): the peer connections keep sending into the same queue.
+    pub(crate) outbox_rx: Arc<tokio::sync::Mutex<mpsc::Receiver<ClientMessage>>>,
+    /// Closes the socket with a close frame, as a browser does when its tab closes.
+    pub(crate) close: Arc<tokio::sync::Notify>,
     pub(crate) ctx: Ctx,
 }
 
@@ -33,9 +37,11 @@ pub(crate) struct Ctx {
 pub(crate) async fn drive(driver: Driver) {
     let Driver {
         ws,
-        mut outbox_rx,
+        outbox_rx,
+        close,
         ctx: d,
     } = driver;
+    let mut outbox_rx = outbox_rx.lock_owned().await;
     let (mut sink, mut stream) = ws.into_inner().split();
     let mut pending: HashMap<PcTarget, Vec<IceCandidate>> = HashMap::new();
     loop {
@@ -45,6 +51,10 @@ pub(crate) async fn drive(driver: Driver) {
                 if sink.send(Message::Text(encode(&out).into())).await.is_err() {
                     break;
                 }
+            }
+            () = close.notified() => {
+                let _ = sink.send(Message::Close(None)).await;
+                break;
             }
             frame = stream.next() => {
                 let text = match frame {

@@ -13,10 +13,12 @@
 mod clip;
 mod codec;
 mod driver;
+mod frames;
 mod participant;
 pub mod payload;
 mod peer;
 mod publish;
+mod reconnect;
 mod shape;
 mod signal;
 mod state;
@@ -24,6 +26,7 @@ mod stats;
 
 pub use clip::{Clip, ClipFrame, ClipSending};
 pub use codec::VideoCodec;
+pub use frames::{FREEZE, FrameTracker};
 pub use participant::{ClientError, JoinOptions, Key, Participant};
 pub use publish::PublishOptions;
 pub use signal::{Signal, SignalError};

@@ -31,21 +31,27 @@ use crate::state::{RemoteTracks, Shared, Snapshot, Traffic, lock, lock_tracks};
 /// A headless participant. Dropping it closes everything (like closing a tab).
 pub struct Participant {
     id: ParticipantId,
-    state: Shared,
-    outbox: mpsc::Sender<ClientMessage>,
+    pub(crate) state: Shared,
+    pub(crate) outbox: mpsc::Sender<ClientMessage>,
     /// `None` for a receive-only participant: a viewer never publishes, so it does not pay for
     /// a peer connection (a socket, ICE and DTLS) it would never use.
-    publish: Option<Arc<dyn PeerConnection>>,
-    subscribe: Arc<dyn PeerConnection>,
+    pub(crate) publish: Option<Arc<dyn PeerConnection>>,
+    pub(crate) subscribe: Arc<dyn PeerConnection>,
     /// When joining began (before the WebSocket connected): the load tool's join time runs from
     /// here to the first media packet.
     join_started: Instant,
-    publish_answer: Arc<Mutex<Option<oneshot::Sender<String>>>>,
+    pub(crate) publish_answer: Arc<Mutex<Option<oneshot::Sender<String>>>>,
     tasks: Vec<JoinHandle<()>>,
     bind_ip: IpAddr,
     remote_tracks: RemoteTracks,
     /// The level our audio packets say they carry (-dBov; see [`Participant::set_audio_level`]).
     audio_level: Arc<AtomicU8>,
+    /// The task relaying the signaling socket; replaced when the socket is.
+    pub(crate) driver: Option<JoinHandle<()>>,
+    pub(crate) outbox_rx: Arc<tokio::sync::Mutex<mpsc::Receiver<ClientMessage>>>,
+    pub(crate) close: Arc<tokio::sync::Notify>,
+    /// What joining again on a new socket takes.
+    pub(crate) rejoin: crate::reconnect::Rejoin,
 }
 
 /// Why a participant could not join or publish.
@@ -143,6 +149,12 @@ impl Participant {
         let join_started = Instant::now();
         let ws_url = format!("{}/ws", http_base.replacen("http", "ws", 1));
         let mut signal = Signal::connect(&ws_url).await?;
+        let rejoin = crate::reconnect::Rejoin {
+            ws_url: ws_url.clone(),
+            session_id: session_id.clone(),
+            name: name.to_owned(),
+            key: key.clone(),
+        };
         let (host_key, invite_key) = match key {
             Key::Host(k) => (Some(k), None),
             Key::Invite(k) => (None, Some(k)),
@@ -155,6 +167,7 @@ impl Participant {
                 host_key,
                 invite_key,
                 resume_token,
+                resume: None,
             })
             .await?;
         let mut joined = signal.recv(Duration::from_secs(10)).await?;
@@ -232,9 +245,12 @@ impl Participant {
         .await
         .map_err(ClientError::Webrtc)?;
         let publish_answer = Arc::new(Mutex::new(None));
+        let outbox_rx = Arc::new(tokio::sync::Mutex::new(outbox_rx));
+        let close = Arc::new(tokio::sync::Notify::new());
         let driver = tokio::spawn(drive(Driver {
             ws: signal,
-            outbox_rx,
+            outbox_rx: Arc::clone(&outbox_rx),
+            close: Arc::clone(&close),
             ctx: Ctx {
                 outbox: outbox.clone(),
                 state: Arc::clone(&state),
@@ -251,10 +267,14 @@ impl Participant {
             subscribe,
             join_started,
             publish_answer,
-            tasks: vec![driver],
+            tasks: Vec::new(),
             bind_ip,
             remote_tracks,
             audio_level: Arc::new(AtomicU8::new(NO_AUDIO_LEVEL)),
+            driver: Some(driver),
+            outbox_rx,
+            close,
+            rejoin,
         })
     }
 
@@ -460,13 +480,18 @@ impl Participant {
         self.shutdown().await;
     }
 
-    /// Closes everything without a word, like a tab being closed.
+    /// Closes everything without a `leave`, like a tab being closed: the socket gets a close
+    /// frame (a browser sends one), the media connections close.
     pub async fn vanish(mut self) {
+        self.close.notify_one();
+        if let Some(driver) = self.driver.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), driver).await;
+        }
         self.shutdown().await;
     }
 
     async fn shutdown(&mut self) {
-        for task in self.tasks.drain(..) {
+        for task in self.tasks.drain(..).chain(self.driver.take()) {
             task.abort();
         }
         if let Some(publish) = &self.publish {
@@ -483,7 +508,7 @@ impl Participant {
 
 impl Drop for Participant {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in self.tasks.iter().chain(&self.driver) {
             task.abort();
         }
     }

@@ -8,6 +8,7 @@ use std::time::Instant;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use crate::codec::VideoCodec;
+use crate::frames::FrameTracker;
 use crate::payload;
 use crate::stats::{LatencyHistogram, now_us};
 
@@ -48,6 +49,8 @@ pub struct Received {
     /// RTCP sender reports received for this track (a browser lines up audio and video by
     /// them, so an SFU must send them for what it forwards).
     pub sender_reports: u64,
+    /// VP8 video: which frames arrived whole (what a decoder could show) and the freezes.
+    pub frames: FrameTracker,
 }
 
 impl Received {
@@ -132,6 +135,8 @@ pub struct Snapshot {
     pub speaking: Vec<ParticipantId>,
     /// `active_speaker` messages received.
     pub speaker_updates: u64,
+    /// Times the server resumed us on a new signaling socket.
+    pub resumes: u64,
 }
 
 pub(crate) type Shared = Arc<Mutex<Snapshot>>;
@@ -199,6 +204,17 @@ pub(crate) async fn record_track(track: Arc<dyn TrackRemote>, state: Shared) {
                         r.intact_packet(d.counter, d.sent_us, received_us);
                     }
                     _ => r.corrupt += 1,
+                }
+                if video_codec == Some(VideoCodec::Vp8) && !packet.payload.is_empty() {
+                    // The VP8 payload descriptor's S bit starts a frame's first partition.
+                    let starts = packet.payload[0] & 0x10 != 0;
+                    r.frames.packet(
+                        packet.header.timestamp,
+                        packet.header.sequence_number,
+                        starts,
+                        packet.header.marker,
+                        Instant::now(),
+                    );
                 }
                 r.payload_type = packet.header.payload_type;
                 r.ssrc = packet.header.ssrc;

@@ -65,6 +65,12 @@ struct Cli {
     /// export is refused with a clear message; recording and replay do not need it.
     #[arg(long, env = "HEARTH_FFMPEG", default_value = "ffmpeg")]
     ffmpeg: PathBuf,
+
+    /// Seconds a participant whose signaling socket was lost (a network change) stays in the
+    /// session, media running, for their page to reconnect as the same participant. 0: leave
+    /// at once.
+    #[arg(long, env = "HEARTH_RESUME_GRACE_SECS", default_value_t = 30)]
+    resume_grace_secs: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -101,6 +107,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         max_connections_per_ip: cli.max_connections_per_ip.max(1),
         recordings_dir,
         ffmpeg: cli.ffmpeg,
+        resume_grace: std::time::Duration::from_secs(cli.resume_grace_secs),
         ..ServerConfig::default()
     };
     // Open the database and restore sessions before announcing anything: once the line below

@@ -223,6 +223,7 @@ mod tests {
                 host_key: None,
                 invite_key: Some("k".into()),
                 resume_token: None,
+                resume: None,
             },
             ClientMessage::PublishOffer {
                 sdp: "v=0".into(),
@@ -331,6 +332,7 @@ mod tests {
             host_key: None,
             invite_key: Some("k".into()),
             resume_token: None,
+            resume: None,
         };
         let text = encode(&msg);
         assert_eq!(

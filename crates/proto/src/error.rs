@@ -80,6 +80,9 @@ pub enum ErrorCode {
     ExportUnavailable,
     /// Another export is running; try again when it is done (HTTP 409).
     ExportBusy,
+    /// The participant on this socket resumed on a newer connection (the same page
+    /// reconnected before this socket was noticed to be dead).
+    Replaced,
 }
 
 impl ErrorCode {
@@ -121,6 +124,7 @@ impl ErrorCode {
             Self::RecordingInProgress => "recording_in_progress",
             Self::ExportUnavailable => "export_unavailable",
             Self::ExportBusy => "export_busy",
+            Self::Replaced => "replaced",
         }
     }
 
@@ -145,6 +149,7 @@ impl ErrorCode {
                 | Self::SessionFull
                 | Self::Removed
                 | Self::Declined
+                | Self::Replaced
         )
     }
 }
@@ -197,6 +202,7 @@ mod tests {
             ErrorCode::RecordingInProgress,
             ErrorCode::ExportUnavailable,
             ErrorCode::ExportBusy,
+            ErrorCode::Replaced,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -220,6 +220,11 @@ pub enum ClientMessage {
         /// identifies a returning person (a removed one stays out).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume_token: Option<String>,
+        /// The participant this client was, when it reconnects after losing its socket: with
+        /// the matching `resume_token` it becomes that participant again (same id, same
+        /// role, its media connections untouched) if the server still holds them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<ParticipantId>,
     },
     /// An SDP offer for the publish connection (first publish or any change to it).
     PublishOffer {
@@ -344,6 +349,11 @@ pub enum ServerMessage {
         /// The recording in progress, if the session is being recorded.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         recording: Option<RecordingStatus>,
+        /// This is the participant the `join` asked to resume: its media connections are the
+        /// ones it had, and this message describes the session as it is now. `false` on a
+        /// fresh join, including a resume that came too late (start over then).
+        #[serde(default)]
+        resumed: bool,
     },
     /// Instead of `joined`: you are in the waiting room until a host admits you (`joined`
     /// follows) or declines (`error` `declined`).

@@ -63,6 +63,11 @@ pub struct ServerConfig {
     /// reload the page or ride out a network change, short enough that a recording left
     /// running in an empty room ends on its own.
     pub recording_empty_grace: Duration,
+    /// How long a participant whose socket was lost (no close frame: a network change, a
+    /// sleeping laptop) stays in the room, media running, for its page to resume it on a new
+    /// socket. Long enough for a Wi-Fi switch or a mobile handover; others see them present
+    /// meanwhile, so not much longer.
+    pub resume_grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +85,7 @@ impl Default for ServerConfig {
             recordings_dir: None,
             ffmpeg: PathBuf::from("ffmpeg"),
             recording_empty_grace: Duration::from_secs(60),
+            resume_grace: Duration::from_secs(30),
         }
     }
 }
@@ -103,6 +109,8 @@ struct Inner {
     metrics: Arc<metrics::ServerMetrics>,
     /// Exports of recordings as one file (ffmpeg jobs).
     exports: export::Exports,
+    /// Participants a new socket could resume.
+    resumables: Arc<connection::Resumables>,
 }
 
 /// Holds one of an address's connection slots; gives it back when dropped.
@@ -166,6 +174,7 @@ impl AppState {
                 connections: Mutex::new(HashMap::new()),
                 metrics: Arc::default(),
                 exports,
+                resumables: Arc::default(),
             }),
         })
     }
@@ -186,6 +195,11 @@ impl AppState {
             state: self.clone(),
             ip,
         })
+    }
+
+    /// Participants a new socket could resume.
+    pub(crate) fn resumables(&self) -> &Arc<connection::Resumables> {
+        &self.inner.resumables
     }
 
     /// The configuration.

@@ -30,6 +30,8 @@ pub(crate) struct ServerMetrics {
     /// Error messages sent on WebSockets, by code. A mutex rather than one atomic per code:
     /// errors are rare, and the proto crate has no list of codes to index by.
     websocket_errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Participants resumed on a new socket after losing theirs.
+    resumes: AtomicU64,
 }
 
 impl ServerMetrics {
@@ -37,6 +39,11 @@ impl ServerMetrics {
     pub(crate) fn websocket_opened(self: &Arc<Self>) -> OpenSocket {
         self.websocket_connections.fetch_add(1, Ordering::Relaxed);
         OpenSocket(Arc::clone(self))
+    }
+
+    /// Counts a participant resumed on a new socket.
+    pub(crate) fn resumed(&self) {
+        self.resumes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one error message sent to a client.
@@ -207,6 +214,12 @@ pub(crate) fn render(state: &AppState) -> String {
         Kind::Counter,
         "Keyframe requests (PLI/FIR) received from subscribers.",
         get(&media.keyframe_requests_from_subscribers),
+    );
+    out.one(
+        "hearth_participants_resumed_total",
+        Kind::Counter,
+        "Participants who lost their signaling socket and resumed on a new one.",
+        server.resumes.load(Ordering::Relaxed),
     );
     let errors = server
         .websocket_errors

@@ -146,6 +146,13 @@ impl RoomTask {
                 }
             }
             RoomCommand::Leave { id } => self.leave(&id),
+            RoomCommand::Resync { id, reply } => {
+                let role = self.room.participant(&id).map(|p| p.role);
+                let joined = role
+                    .filter(|_| self.members.contains_key(&id))
+                    .map(|role| self.describe_to(&id, role));
+                let _ = reply.send(joined);
+            }
             RoomCommand::Mute { id, kind, muted } => self.self_mute(&id, kind, muted),
             RoomCommand::RaiseHand { id, raised, reply } => {
                 let _ = reply.send(self.raise_hand(&id, raised));
@@ -281,22 +288,7 @@ impl RoomTask {
         ) {
             tracing::warn!(session_id = %self.session_id(), error = %e, "cannot record join");
         }
-        let runs = matches!(role, Role::Host | Role::Cohost);
-        let joined = Box::new(Joined {
-            role,
-            session: self.room.info().clone(),
-            participants: self.room.participants_except(&id),
-            tracks: self.room.tracks_except(&id),
-            settings: self.room.settings(),
-            chat: self.chat.iter().cloned().collect(),
-            invite_url: if runs { self.invite_url() } else { None },
-            waiting: if runs {
-                self.room.waiting().to_vec()
-            } else {
-                Vec::new()
-            },
-            recording: self.recording_status(),
-        });
+        let joined = self.describe_to(&id, role);
 
         tracing::info!(session_id = %self.session_id(), participant_id = %id, ?role, "joined");
         self.broadcast(None, || {
@@ -314,6 +306,26 @@ impl RoomTask {
         );
         self.record_join(&id);
         Ok((joined, events))
+    }
+
+    /// The room as `joined` tells it to participant `id`, who has `role`.
+    fn describe_to(&self, id: &ParticipantId, role: Role) -> Box<Joined> {
+        let runs = matches!(role, Role::Host | Role::Cohost);
+        Box::new(Joined {
+            role,
+            session: self.room.info().clone(),
+            participants: self.room.participants_except(id),
+            tracks: self.room.tracks_except(id),
+            settings: self.room.settings(),
+            chat: self.chat.iter().cloned().collect(),
+            invite_url: if runs { self.invite_url() } else { None },
+            waiting: if runs {
+                self.room.waiting().to_vec()
+            } else {
+                Vec::new()
+            },
+            recording: self.recording_status(),
+        })
     }
 
     /// Starts forwarding everything already published to a participant who just entered. Sent

@@ -234,6 +234,7 @@ async fn the_waiting_room_admits_and_declines() {
                 host_key: None,
                 invite_key: Some(invite),
                 resume_token: None,
+                resume: None,
             })
             .await
             .unwrap();

@@ -36,6 +36,7 @@ async fn join(
         host_key: host_key.map(Into::into),
         invite_key: invite_key.map(Into::into),
         resume_token: None,
+        resume: None,
     })
     .await
     .expect("send join");

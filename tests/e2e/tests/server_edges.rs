@@ -45,6 +45,7 @@ async fn media_sockets_use_the_configured_port_range_and_are_released() {
             host_key: None,
             invite_key: Some(keys.invite.clone()),
             resume_token: None,
+            resume: None,
         })
         .await
         .unwrap();
@@ -89,6 +90,7 @@ async fn shutdown_tells_connected_clients_and_completes() {
             host_key: None,
             invite_key: Some(keys.invite.clone()),
             resume_token: None,
+            resume: None,
         })
         .await
         .unwrap();

@@ -56,7 +56,7 @@ async fn attendees_publish_only_on_stage_and_host_mute_silences_them() {
         (2, 2),
         "only the host's tracks exist"
     );
-    drop(guest);
+    guest.leave().await;
 
     // A fresh attendee raises a hand; the host brings them on stage; now they publish.
     let mut guest = Participant::join(&server.base, &session, "Guest", keys.invite(), LOCALHOST)

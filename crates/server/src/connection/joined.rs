@@ -43,6 +43,7 @@ impl Conn {
                     }
                 }
                 Some(event) = p.media_events.recv() => self.on_media_event(p, event).await?,
+                Some(request) = p.handoff.recv() => return Err(End::HandedOff(request)),
                 _ = ping.tick() => {
                     if self.socket.send(Message::Ping(Vec::new().into())).await.is_err() {
                         return Err(End::Closed);

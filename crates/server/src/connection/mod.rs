@@ -3,6 +3,10 @@
 //! lives in this task.
 
 mod joined;
+mod resume;
+
+pub(crate) use resume::Resumables;
+use resume::{Handoff, Registration};
 
 use crate::AppState;
 use crate::room::{JoinOutcome, JoinRequest, Joined, RoomCommand, RoomEvent};
@@ -32,13 +36,19 @@ const MESSAGES_PER_SECOND: f64 = 30.0;
 /// Messages refused for rate before the connection is closed as a flood.
 const FLOOD_LIMIT: u32 = 200;
 
-/// How a connection ended, for the log.
+/// How a connection ended: for the log, and to decide whether its participant waits for a
+/// resume.
 #[derive(Debug)]
 pub(crate) enum End {
-    /// The client left or closed the socket.
+    /// The client left, or closed the socket with a close frame (the page went away).
     Closed,
+    /// The socket broke without a close frame, or could not be written: the network, not the
+    /// person, ended it.
+    Lost,
     /// We sent a fatal error.
     Fatal(ErrorCode),
+    /// A newer socket of the same page asked for the participant.
+    HandedOff(Handoff),
 }
 
 pub(crate) struct Conn {
@@ -84,16 +94,39 @@ async fn serve_inner(socket: WebSocket, state: AppState, base_url: String) {
     };
     tracing::debug!("websocket connected");
     let end = match conn.await_join().await {
-        Ok(mut participant) => {
-            let end = conn.run(&mut participant).await;
-            participant.leave().await;
-            end
-        }
+        Ok(mut participant) => match conn.run(&mut participant).await {
+            End::HandedOff(Handoff(to)) => {
+                let _ = conn
+                    .error(
+                        ErrorCode::Replaced,
+                        "you continued on a newer connection; this one is closed",
+                    )
+                    .await;
+                if let Err(mut participant) = to.send(participant) {
+                    participant.leave().await;
+                }
+                End::Fatal(ErrorCode::Replaced)
+            }
+            end if resume::parks(&end)
+                && !participant.left
+                && !conn.state.config().resume_grace.is_zero() =>
+            {
+                let grace = conn.state.config().resume_grace;
+                resume::park(participant, grace, conn.state.shutdown_signal());
+                end
+            }
+            end => {
+                participant.leave().await;
+                end
+            }
+        },
         Err(end) => end,
     };
     match end {
         End::Closed => tracing::debug!("websocket closed"),
+        End::Lost => tracing::debug!("websocket lost"),
         End::Fatal(code) => tracing::debug!(%code, "websocket closed after a fatal error"),
+        End::HandedOff(_) => {}
     }
     let _ = conn.socket.send(Message::Close(None)).await;
 }
@@ -116,6 +149,10 @@ pub(crate) struct Participant {
     offered_once: bool,
     /// The client sent `leave`.
     left: bool,
+    /// Requests from a newer socket of the same page to take this participant over.
+    handoff: mpsc::Receiver<Handoff>,
+    /// Keeps the participant resumable while it exists.
+    _registration: Registration,
 }
 
 impl Participant {
@@ -155,7 +192,7 @@ impl Conn {
         if self.send(message).await {
             Ok(())
         } else {
-            Err(End::Closed)
+            Err(End::Lost)
         }
     }
 
@@ -199,7 +236,8 @@ impl Conn {
     ) -> Result<Option<String>, End> {
         self.last_heard = Instant::now();
         match frame {
-            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Err(End::Closed),
+            Some(Ok(Message::Close(_))) => Err(End::Closed),
+            None | Some(Err(_)) => Err(End::Lost),
             Some(Ok(Message::Text(text))) => {
                 if self.limiter.take(std::time::Instant::now()) {
                     return Ok(Some(text.to_string()));
@@ -264,6 +302,7 @@ impl Conn {
                     host_key,
                     invite_key,
                     resume_token,
+                    resume,
                 }) => {
                     if version != PROTOCOL_VERSION {
                         self.error(
@@ -283,9 +322,13 @@ impl Conn {
                             return Err(End::Fatal(e.code()));
                         }
                     };
-                    let token = resume_token
-                        .filter(|t| valid_token(t))
-                        .unwrap_or_else(secrets::new_secret);
+                    let presented = resume_token.filter(|t| valid_token(t));
+                    if let (Some(id), Some(token)) = (&resume, &presented)
+                        && let Some(participant) = self.resume(&session_id, id, token).await?
+                    {
+                        return Ok(participant);
+                    }
+                    let token = presented.unwrap_or_else(secrets::new_secret);
                     let id = ParticipantId::random();
                     let (events, room_events) = mpsc::channel(crate::room::PARTICIPANT_QUEUE);
                     let request = JoinRequest {
@@ -429,7 +472,14 @@ impl Conn {
                 return Err(End::Fatal(ErrorCode::Internal));
             }
         };
+        let (registration, handoff) = self.state.resumables().register(
+            &id,
+            &session.info.id,
+            secrets::hash_secret(&resume_token),
+        );
         let mut participant = Participant {
+            handoff,
+            _registration: registration,
             id: id.clone(),
             session,
             room_events,
@@ -456,6 +506,7 @@ impl Conn {
             invite_url: joined.invite_url,
             waiting: joined.waiting,
             recording: joined.recording,
+            resumed: false,
         };
         if !self.send(&welcome).await {
             participant.leave().await;

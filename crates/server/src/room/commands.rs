@@ -49,6 +49,12 @@ pub enum RoomCommand {
     },
     /// Leave, or stop waiting (idempotent).
     Leave { id: ParticipantId },
+    /// Someone present reconnected: describe the room to them as it is now, as `joined` would.
+    /// `None` if they are no longer in the room.
+    Resync {
+        id: ParticipantId,
+        reply: oneshot::Sender<Option<Box<Joined>>>,
+    },
     /// One's own microphone or camera on or off.
     Mute {
         id: ParticipantId,

@@ -36,6 +36,7 @@ pub async fn try_join(
         host_key: host_key.map(Into::into),
         invite_key: invite_key.map(Into::into),
         resume_token: resume_token.map(Into::into),
+        resume: None,
     })
     .await
     .expect("send join");
