@@ -296,3 +296,4 @@ pub async fn mint_invite(server: &TestServer, id: &SessionId, body: &str, bearer
         .expect("key")
         .to_owned()
 }
+pub mod netns;
