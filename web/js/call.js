@@ -4,13 +4,15 @@
 // Call follows what it is told (our role, the shape) and the UI only hides what would fail.
 
 import { Emitter } from './emitter.js';
+import { Link } from './link.js';
 import { openLocalMedia, openScreen, screenProblem } from './media.js';
 import { Negotiator } from './negotiation.js';
 import { canPublish } from './permissions.js';
-import { PROTOCOL_VERSION, SignalingClient, isFatalError } from './protocol.js';
+import { PROTOCOL_VERSION, isFatalError } from './protocol.js';
 import { Publisher } from './publisher.js';
 import { RemoteMedia } from './remote.js';
 import { Requests } from './requests.js';
+import { resync } from './resync.js';
 
 /** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./protocol.js').SessionInfo} SessionInfo */
@@ -23,56 +25,10 @@ import { Requests } from './requests.js';
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
 /** @typedef {import('./protocol.js').ClientMessage} ClientMessage */
 
-/**
- * How a call ended.
- * - `left`: we pressed Leave.
- * - `error`: the server refused or ended us with an error message (`code` is set).
- * - `lost`: the connection dropped without an explanation.
- * @typedef {object} CallEnd
- * @property {'left' | 'error' | 'lost'} reason
- * @property {string} message shown to the user
- * @property {string} [code] the protocol error code, for `error`
- */
-
-/**
- * Who speaks, as the server last said (ourselves included).
- * @typedef {object} Speakers
- * @property {string | null} active who holds the floor: the one speaking, or the last to speak
- * @property {string[]} speaking everyone speaking right now, loudest first
- */
-
-/**
- * @typedef {object} CallEvents
- * @property {{participantId: string, role: Role, session: SessionInfo, resumeToken: string}} joined
- * @property {SessionInfo} waiting we are in the waiting room until a host admits us
- * @property {ParticipantInfo} self our own role, hand or mute state changed (as the server says)
- * @property {ParticipantInfo} participant_added someone is there (also for those already there at join)
- * @property {ParticipantInfo} participant_changed someone's role, hand or mute state changed
- * @property {string} participant_removed the id of someone who left
- * @property {string} media the id of a participant whose received media changed
- * @property {undefined} local what we publish, or its on/off state, changed
- * @property {SessionSettings} settings the session's settings changed
- * @property {ChatMessage} chat a chat message arrived (ours too, as the server stamped it)
- * @property {WaitingInfo[]} waiting_list who waits to be admitted (hosts and co-hosts)
- * @property {string | null} invite the invite link changed (hosts and co-hosts)
- * @property {{recording: RecordingStatus | null, error: string | null}} recording recording
- *   started or stopped; `error` says why it stopped by itself (hosts and co-hosts only)
- * @property {Speakers} speakers who speaks or holds the floor changed
- * @property {string} notice something worth telling the user that does not end the call
- * @property {{code: string, message: string}} refused the server refused something we asked (not fatal)
- * @property {CallEnd} ended the call is over; no more events follow
- */
-
-/**
- * @typedef {object} CallOptions
- * @property {string} signalingUrl
- * @property {string} sessionId
- * @property {string} name
- * @property {string} [hostKey] the `k` of a host link
- * @property {string} [inviteKey] the `i` of an invite link
- * @property {string} [resumeToken] from an earlier `joined` in this session
- * @property {import('./publisher.js').PublisherDeps['openMedia']} [openMedia]
- */
+/** @typedef {import('./call-types.js').CallEnd} CallEnd */
+/** @typedef {import('./call-types.js').CallEvents} CallEvents */
+/** @typedef {import('./call-types.js').CallOptions} CallOptions */
+/** @typedef {import('./call-types.js').Speakers} Speakers */
 
 /** Most chat messages kept in memory (the server keeps 200 for late joiners). */
 const CHAT_KEPT = 1000;
@@ -87,25 +43,10 @@ export class Call extends Emitter {
     super();
     /** @private @readonly */
     this.options = options;
-    /** @private @readonly */
-    this.signaling = new SignalingClient(options.signalingUrl);
-    /** @private @readonly */
-    this.negotiator = new Negotiator({
-      sendPublishOffer: (sdp, sources) => this.send({ type: 'publish_offer', sdp, sources }),
-      sendSubscribeAnswer: (sdp) => this.send({ type: 'subscribe_answer', sdp }),
-      sendCandidate: (target, candidate) => this.send({ type: 'candidate', target, candidate }),
-      onRemoteTrack: (participantId, track, stream) => this.emit('media', this.remote.arrive(participantId, track, stream)),
-      onConnectionState: (target, state) => {
-        if (state !== 'failed') return;
-        this.emit('notice', target === 'publish'
-          ? 'Your camera and microphone could not reach the server.'
-          : 'The media of the others could not reach you.');
-      },
-      onError: (target, what, error) => {
-        console.error(`hearth: ${target} ${what} failed`, error);
-        this.emit('notice', `Media setup failed (${target} ${what}): ${describe(error)}`);
-      },
-    });
+    /** @private @readonly the signaling socket, reopened after a loss */
+    this.link = new Link(options.signalingUrl, options.reconnect);
+    /** @private replaced when a reconnect had to join afresh */
+    this.negotiator = this.createNegotiator();
     /** @readonly what we send */
     this.publisher = new Publisher({
       setOutgoing: (outgoing) => this.negotiator.setOutgoing(outgoing),
@@ -113,10 +54,10 @@ export class Call extends Emitter {
       openScreen,
       screenProblem,
     });
-    /** @readonly what we receive */
-    this.remote = new RemoteMedia((participantId) => this.emit('media', participantId));
+    /** what we receive (replaced when a reconnect had to join afresh) */
+    this.remote = this.createRemote();
     /** @readonly chat, hand and host actions */
-    this.requests = new Requests((message) => this.send(message));
+    this.requests = new Requests((message) => this.request(message));
     /** @type {string | null} our participant id, once joined */
     this.participantId = null;
     /** @type {ParticipantInfo | null} ourselves, as the server last described us */
@@ -141,6 +82,18 @@ export class Call extends Emitter {
     this.status = 'connecting';
     /** @type {CallEnd | null} */
     this.end = null;
+    /**
+     * The socket was lost after we joined and a new one is on its way. `status` stays
+     * `joined` meanwhile: we are still in the session and our media still flows.
+     */
+    this.reconnecting = false;
+    /** @private @type {string | undefined} sent in every join, so a reconnect is recognised */
+    this.resumeToken = options.resumeToken;
+    /**
+     * @private @type {Map<MediaKind, boolean>} our mute toggles that found no socket; sent on
+     * resume, so the others do not go on seeing a device as on (or off) that we switched
+     */
+    this.unsentMutes = new Map();
 
     this.publisher.on('changed', () => this.emit('local', undefined));
     this.publisher.on('notice', (text) => this.emit('notice', text));
@@ -174,24 +127,15 @@ export class Call extends Emitter {
 
   /** Connects and joins. */
   start() {
-    this.signaling.on('open', () => {
-      const { sessionId, name, hostKey, inviteKey, resumeToken } = this.options;
-      this.send({
-        type: 'join',
-        version: PROTOCOL_VERSION,
-        session_id: sessionId,
-        name,
-        ...(hostKey ? { host_key: hostKey } : {}),
-        ...(inviteKey ? { invite_key: inviteKey } : {}),
-        ...(resumeToken ? { resume_token: resumeToken } : {}),
-      });
-    });
-    this.signaling.on('message', (message) => this.handle(message));
-    this.signaling.on('close', (info) => {
-      if (info.byClient) return;
-      this.finish({ reason: 'lost', message: 'The connection to the server was lost.' });
-    });
-    this.signaling.connect();
+    this.link.on('open', () => this.sendJoin());
+    this.link.on('message', (message) => this.handle(message));
+    this.link.on('close', (info) => this.socketClosed(info));
+    this.link.connect();
+  }
+
+  /** Tries again at once while reconnecting (the browser says the network is back). */
+  reconnectNow() {
+    if (this.reconnecting) this.link.retryNow();
   }
 
   /**
@@ -206,16 +150,73 @@ export class Call extends Emitter {
   /** Leaves the session: tells the server, closes the connections, releases the devices. */
   leave() {
     if (this.status === 'ended') return;
+    // While reconnecting this finds no socket; the server lets us go when its grace runs out.
     this.send({ type: 'leave' });
     this.finish({ reason: 'left', message: 'You left the session.' });
+  }
+
+  /** @private */
+  sendJoin() {
+    const { sessionId, name, hostKey, inviteKey } = this.options;
+    const token = this.resumeToken;
+    // After a loss, ask to be the same participant again; the server checks the token.
+    const resume = this.reconnecting && this.participantId && token ? { resume: this.participantId } : {};
+    this.send({
+      type: 'join',
+      version: PROTOCOL_VERSION,
+      session_id: sessionId,
+      name,
+      ...(hostKey ? { host_key: hostKey } : {}),
+      ...(inviteKey ? { invite_key: inviteKey } : {}),
+      ...(token ? { resume_token: token } : {}),
+      ...resume,
+    });
+  }
+
+  /**
+   * @private
+   * @param {import('./protocol.js').CloseInfo} info
+   */
+  socketClosed(info) {
+    if (info.byClient || this.status === 'ended') return;
+    // Only a participant who is in is held by the server for a resume; before that
+    // (connecting, in the waiting room) a lost socket ends the call, as it always did.
+    if (this.status !== 'joined') {
+      this.finish({ reason: 'lost', message: 'The connection to the server was lost.' });
+      return;
+    }
+    if (!this.reconnecting) {
+      this.reconnecting = true;
+      this.emit('reconnecting', true);
+    }
+    if (!this.link.retry()) {
+      this.finish({ reason: 'lost', message: 'The connection to the server was lost and could not be restored in time.' });
+    }
   }
 
   /**
    * @private
    * @param {ClientMessage} message
+   * @returns {boolean} whether it went out
    */
   send(message) {
-    return this.signaling.send(message);
+    // Until the new socket is joined only `join` may go out: anything else would reach a
+    // server that does not know yet who we are, and be refused.
+    const sent = (!this.reconnecting || message.type === 'join') && this.link.send(message);
+    if (!sent && message.type === 'mute') this.unsentMutes.set(message.kind, message.muted);
+    return sent;
+  }
+
+  /**
+   * What the user asked for (chat, hand, host actions): when it cannot go out now, say so
+   * rather than drop it unseen.
+   * @private
+   * @param {ClientMessage} message
+   */
+  request(message) {
+    const sent = this.send(message);
+    if (!sent && this.reconnecting) this.emit('notice', 'Not sent: the connection is being restored. Try again in a moment.');
+    return sent;
   }
 
   /**
@@ -226,9 +227,13 @@ export class Call extends Emitter {
     if (this.status === 'ended') return;
     switch (message.type) {
       case 'joined':
-        this.joined(message);
+        if (!this.reconnecting) this.joined(message);
+        else if (message.resumed && message.participant_id === this.participantId) this.resumed(message);
+        else this.restart(message);
         break;
       case 'waiting':
+        // A reconnect that joined afresh into a waiting room: we are someone new, waiting.
+        if (this.reconnecting) this.startOver();
         this.status = 'waiting';
         this.session = message.session;
         this.emit('waiting', message.session);
@@ -270,9 +275,7 @@ export class Call extends Emitter {
         this.negotiator.handleCandidate(message.target, message.candidate);
         break;
       case 'chat':
-        this.chat.push(message.message);
-        if (this.chat.length > CHAT_KEPT) this.chat.splice(0, this.chat.length - CHAT_KEPT);
-        this.emit('chat', message.message);
+        this.addChat(message.message);
         break;
       case 'settings_updated':
         this.settings = message.settings;
@@ -315,6 +318,7 @@ export class Call extends Emitter {
    * @param {import('./protocol.js').JoinedMessage} message
    */
   joined(message) {
+    this.resumeToken = message.resume_token;
     this.participantId = message.participant_id;
     this.self = {
       id: message.participant_id,
@@ -343,6 +347,146 @@ export class Call extends Emitter {
     }
     for (const track of message.tracks) this.remote.announce(track);
     this.followPermissions();
+    // After a restart the devices are still open: offer them on the new publish connection.
+    // (On a first join nothing is open yet, and this does nothing.)
+    this.publisher.republish();
+  }
+
+  /**
+   * The new socket is the same participant again. The peer connections never stopped, so
+   * tiles stay; what happened meanwhile is replayed as the difference between what we knew
+   * and the session now, and what went to the dead socket is sent again.
+   * @private
+   * @param {import('./protocol.js').JoinedMessage} message
+   */
+  resumed(message) {
+    this.back();
+    this.resumeToken = message.resume_token;
+    const change = resync({
+      selfId: this.participantId,
+      participants: this.participants,
+      tracks: this.remote.announced,
+      chat: this.chat,
+    }, message);
+    for (const id of change.left) this.participantLeft(id);
+    for (const participant of change.arrived) {
+      this.participants.set(participant.id, participant);
+      this.emit('participant_added', participant);
+    }
+    for (const participant of change.updated) {
+      this.participants.set(participant.id, participant);
+      this.emit('participant_changed', participant);
+    }
+    for (const trackId of change.unpublished) {
+      const changed = this.remote.unannounce(trackId);
+      if (changed) this.emit('media', changed);
+    }
+    for (const track of change.published) {
+      const changed = this.remote.announce(track);
+      if (changed) this.emit('media', changed);
+    }
+    for (const chat of change.chat) this.addChat(chat);
+    this.session = message.session;
+    this.settings = message.settings;
+    this.emit('settings', message.settings);
+    this.waiting = message.waiting ?? [];
+    this.emit('waiting_list', this.waiting);
+    const invite = message.invite_url ?? null;
+    // Only a rotation is news; gaining or losing the link comes with a role change.
+    if (invite && this.inviteUrl && invite !== this.inviteUrl) this.emit('invite', invite);
+    this.inviteUrl = invite;
+    const recording = message.recording ?? null;
+    if (recording?.id !== this.recording?.id) {
+      this.recording = recording;
+      this.emit('recording', { recording, error: null });
+    }
+    if (this.self && this.self.role !== message.role) this.updateSelf({ ...this.self, role: message.role });
+    else this.followPermissions();
+    this.negotiator.resumed();
+    const mutes = [...this.unsentMutes];
+    this.unsentMutes.clear();
+    for (const [kind, muted] of mutes) this.send({ type: 'mute', kind, muted });
+  }
+
+  /**
+   * The server no longer held us (its grace ran out, a media connection failed, or it
+   * refused the token): this `joined` is a new participant with a new id. The peer
+   * connections belong to the one that is gone, so start over with new ones, keeping the
+   * devices open, and the user is in the room again without reloading.
+   * @private
+   * @param {import('./protocol.js').JoinedMessage} message
+   */
+  restart(message) {
+    this.startOver();
+    this.joined(message);
+    if (this.publisher.stream) this.tellDeviceState();
+    this.emit('notice', 'The connection is back, but the server had let you go: you joined again as a new arrival.');
+  }
+
+  /**
+   * Forgets everyone and closes both peer connections, ready to be someone new.
+   * @private
+   */
+  startOver() {
+    this.back();
+    for (const id of [...this.participants.keys()]) this.participantLeft(id);
+    this.negotiator.close();
+    this.negotiator = this.createNegotiator();
+    this.remote = this.createRemote();
+    this.unsentMutes.clear();
+    this.speakers = { active: null, speaking: [] };
+    this.emit('speakers', this.speakers);
+  }
+
+  /**
+   * The new socket is joined: messages may go out again.
+   * @private
+   */
+  back() {
+    this.reconnecting = false;
+    this.link.settled();
+    this.emit('reconnecting', false);
+  }
+
+  /**
+   * @private
+   * @param {ChatMessage} message
+   */
+  addChat(message) {
+    this.chat.push(message);
+    if (this.chat.length > CHAT_KEPT) this.chat.splice(0, this.chat.length - CHAT_KEPT);
+    this.emit('chat', message);
+  }
+
+  /**
+   * @private
+   * @returns {Negotiator}
+   */
+  createNegotiator() {
+    return new Negotiator({
+      sendPublishOffer: (sdp, sources) => this.send({ type: 'publish_offer', sdp, sources }),
+      sendSubscribeAnswer: (sdp) => this.send({ type: 'subscribe_answer', sdp }),
+      sendCandidate: (target, candidate) => this.send({ type: 'candidate', target, candidate }),
+      onRemoteTrack: (participantId, track, stream) => this.emit('media', this.remote.arrive(participantId, track, stream)),
+      onConnectionState: (target, state) => {
+        if (state !== 'failed') return;
+        this.emit('notice', target === 'publish'
+          ? 'Your camera and microphone could not reach the server.'
+          : 'The media of the others could not reach you.');
+      },
+      onError: (target, what, error) => {
+        console.error(`hearth: ${target} ${what} failed`, error);
+        this.emit('notice', `Media setup failed (${target} ${what}): ${describe(error)}`);
+      },
+    });
+  }
+
+  /**
+   * @private
+   * @returns {RemoteMedia}
+   */
+  createRemote() {
+    return new RemoteMedia((participantId) => this.emit('media', participantId));
   }
 
   /**
@@ -408,9 +552,14 @@ export class Call extends Emitter {
     // A refused publish offer gets no answer; stop waiting for one. (The error does not say
     // which message it answers; with no publish offer outstanding this does nothing.)
     if (code === 'invalid_sdp' || code === 'forbidden') this.negotiator.publishRefused();
-    // Before `joined`, any error means we are not in the session: end the call instead of
-    // waiting forever.
-    if (isFatalError(code) || this.status === 'connecting') {
+    // An idle socket is held for a resume like a lost one: the close that follows reconnects.
+    if (code === 'idle_timeout' && this.status === 'joined') {
+      console.warn(`hearth: server error ${code}: ${text}`);
+      return;
+    }
+    // Before `joined` (the first, or on a new socket), any error means we are not in the
+    // session: end the call instead of waiting forever.
+    if (isFatalError(code) || this.status === 'connecting' || this.reconnecting) {
       this.finish({ reason: 'error', code, message: text || code });
       return;
     }
@@ -439,7 +588,7 @@ export class Call extends Emitter {
     this.end = end;
     this.publisher.close();
     this.negotiator.close();
-    this.signaling.close();
+    this.link.close();
     this.emit('ended', end);
   }
 }

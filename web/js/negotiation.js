@@ -17,10 +17,12 @@
 
 /**
  * @typedef {object} NegotiationHooks
- * @property {(sdp: string, sources: Record<string, TrackSource>) => void} sendPublishOffer
- *   `sources` names what each sent track is, by MediaStreamTrack id (the msid in the SDP)
+ * @property {(sdp: string, sources: Record<string, TrackSource>) => boolean} sendPublishOffer
+ *   `sources` names what each sent track is, by MediaStreamTrack id (the msid in the SDP);
+ *   false when there was no socket to send it on
  * @property {(sdp: string) => void} sendSubscribeAnswer
- * @property {(target: PcTarget, candidate: IceCandidate) => void} sendCandidate
+ * @property {(target: PcTarget, candidate: IceCandidate) => boolean} sendCandidate false when
+ *   there was no socket to send it on
  * @property {(participantId: string, track: MediaStreamTrack, stream: MediaStream) => void} onRemoteTrack
  *   a track of another participant arrived on the subscribe connection
  * @property {(target: PcTarget, state: RTCPeerConnectionState) => void} onConnectionState
@@ -33,6 +35,12 @@
  * lost answer cannot stall every later change of what we send.
  */
 const PUBLISH_ANSWER_MS = 20_000;
+
+/**
+ * Most of our candidates kept per connection while the socket is down. A connection gathers a
+ * handful; the bound only keeps a long outage from growing the list without end.
+ */
+const MAX_UNSENT_CANDIDATES = 64;
 
 /**
  * Runs async steps strictly one after another, in the order they were queued. Offers,
@@ -84,6 +92,12 @@ class Leg {
      * @private @type {IceCandidate[] | null}
      */
     this.pendingLocal = [];
+    /**
+     * Our candidates that found no socket (it was down): sent again once we resumed, as the
+     * connection may still need them (the socket broke while ICE was checking).
+     * @private @type {IceCandidate[]}
+     */
+    this.unsent = [];
 
     this.pc.addEventListener('icecandidate', (event) => {
       // A null candidate (or an empty string) is end-of-candidates, which the protocol
@@ -97,7 +111,7 @@ class Leg {
         usernameFragment: candidate.usernameFragment ?? null,
       };
       if (this.pendingLocal) this.pendingLocal.push(init);
-      else hooks.sendCandidate(target, init);
+      else this.sendCandidate(init);
     });
     this.pc.addEventListener('connectionstatechange', () => {
       hooks.onConnectionState(target, this.pc.connectionState);
@@ -108,7 +122,32 @@ class Leg {
   localDescriptionSent() {
     const pending = this.pendingLocal;
     this.pendingLocal = null;
-    for (const candidate of pending ?? []) this.hooks.sendCandidate(this.target, candidate);
+    for (const candidate of pending ?? []) this.sendCandidate(candidate);
+  }
+
+  /**
+   * After a resume: sends the candidates that found no socket, or holds them until our next
+   * SDP went out when one is about to be offered again (`holdCandidates`).
+   */
+  resendCandidates() {
+    const unsent = this.unsent;
+    this.unsent = [];
+    if (this.pendingLocal) this.pendingLocal.push(...unsent);
+    else for (const candidate of unsent) this.sendCandidate(candidate);
+  }
+
+  /** Holds our candidates until `localDescriptionSent`: an offer is about to be made again. */
+  holdCandidates() {
+    this.pendingLocal ??= [];
+  }
+
+  /**
+   * @private
+   * @param {IceCandidate} candidate
+   */
+  sendCandidate(candidate) {
+    if (this.hooks.sendCandidate(this.target, candidate)) return;
+    if (this.unsent.length < MAX_UNSENT_CANDIDATES) this.unsent.push(candidate);
   }
 
   /**
@@ -190,6 +229,11 @@ export class Negotiator {
     this.offerQueued = false;
     /** @private @type {((sdp: string | null) => void) | null} resolves the outstanding offer */
     this.answerWaiter = null;
+    /**
+     * @private the last publish offer found no socket, or was given up without an answer: after
+     * a resume it must be made again, or the change it carried (a screen share) never lands
+     */
+    this.offerLost = false;
   }
 
   /** The publish connection, once something was published. @returns {RTCPeerConnection | null} */
@@ -266,10 +310,11 @@ export class Negotiator {
         this.answerWaiter = resolve;
         timer = setTimeout(() => {
           console.warn('hearth: no publish_answer in time; giving the offer up');
+          this.offerLost = true;
           this.publishRefused();
         }, PUBLISH_ANSWER_MS);
       });
-      this.hooks.sendPublishOffer(sdp, { ...this.sources });
+      this.offerLost = !this.hooks.sendPublishOffer(sdp, { ...this.sources });
       leg.localDescriptionSent();
       const answer = await answered;
       clearTimeout(timer);
@@ -302,6 +347,26 @@ export class Negotiator {
     const waiter = this.answerWaiter;
     this.answerWaiter = null;
     waiter?.(null);
+  }
+
+  /**
+   * The signaling socket was lost and we resumed as the same participant on a new one. The
+   * connections are still up; what may be missing is what went to the dead socket: our
+   * candidates, and a publish offer or its answer. Such an offer is rolled back and made again
+   * (the server takes it as a renegotiation). A lost subscribe answer needs nothing: the server
+   * offers again on resume.
+   */
+  resumed() {
+    const leg = this.publishLeg;
+    if (leg && (this.answerWaiter || this.offerLost)) {
+      this.offerLost = false;
+      // Its candidates follow the new offer, which is the first the server may hear of them.
+      leg.holdCandidates();
+      this.publishRefused();
+      this.offerPublish(leg);
+    }
+    leg?.resendCandidates();
+    this.subscribeLeg?.resendCandidates();
   }
 
   /** @param {string} sdp a server offer for the subscribe connection */

@@ -29,6 +29,7 @@ const FATAL_CODES = new Set([
   'session_full',
   'removed',
   'declined',
+  'replaced',
 ]);
 
 /** Longest chat message, in characters (`MAX_CHAT_CHARS` in crates/proto). */
@@ -117,7 +118,7 @@ export const MAX_CHAT_CHARS = 2000;
 /**
  * Messages from the client to the server.
  * @typedef {{type: 'join', version: number, session_id: string, name: string, host_key?: string,
- *     invite_key?: string, resume_token?: string}
+ *     invite_key?: string, resume_token?: string, resume?: string}
  *   | {type: 'publish_offer', sdp: string, sources: Record<string, TrackSource>}
  *   | {type: 'subscribe_answer', sdp: string}
  *   | {type: 'candidate', target: PcTarget, candidate: IceCandidate}
@@ -153,6 +154,7 @@ export const MAX_CHAT_CHARS = 2000;
  * @property {string} [invite_url] hosts and co-hosts only
  * @property {WaitingInfo[]} [waiting] hosts and co-hosts only; absent when nobody waits
  * @property {RecordingStatus} [recording] present while the session is being recorded
+ * @property {boolean} [resumed] true when this join resumed the participant named in `join.resume`
  */
 
 /**

@@ -154,6 +154,14 @@ export class Publisher extends Emitter {
     this.emit('changed', undefined);
   }
 
+  /**
+   * Offers what we send again, on a new publish connection: after a reconnect had to join
+   * afresh, the devices stayed open but the connection that carried them is gone.
+   */
+  republish() {
+    if (!this.closed) this.sync();
+  }
+
   /** Releases every device; the publisher is unusable afterwards. */
   close() {
     this.closed = true;
