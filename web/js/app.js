@@ -278,6 +278,8 @@ function leaveCurrent() {
 byId('start-form', HTMLFormElement).addEventListener('submit', (event) => void startSession(event));
 byId('join-form', HTMLFormElement).addEventListener('submit', joinSession);
 byId('waiting-leave', HTMLButtonElement).addEventListener('click', () => call?.leave());
+// A network that comes back is the best moment to retry, rather than at the next backoff step.
+window.addEventListener('online', () => call?.reconnectNow());
 window.addEventListener('popstate', () => {
   leaveCurrent();
   route();
@@ -290,6 +292,7 @@ Object.defineProperty(window, 'hearth', {
       const publisher = call?.publisher;
       return {
         status: call?.status ?? 'idle',
+        reconnecting: call?.reconnecting ?? false,
         participantId: call?.participantId ?? null,
         role: call?.role ?? null,
         self: call?.self ?? null,

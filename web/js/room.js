@@ -179,6 +179,13 @@ export class RoomView {
       }),
       call.on('notice', (text) => this.notice(text)),
       call.on('speakers', () => this.renderSpeakers()),
+      call.on('reconnecting', (reconnecting) => {
+        // Tiles and media stay as they are: only the signaling is gone, and the user should
+        // know why chat and host actions wait.
+        this.el.status.textContent = reconnecting ? 'Reconnecting…' : '';
+        this.el.status.dataset.state = reconnecting ? 'reconnecting' : '';
+        this.chat.setOnline(!reconnecting);
+      }),
     );
   }
 

@@ -25,6 +25,10 @@ export class ChatPanel {
     this.list = byId('chat-list', HTMLOListElement);
     /** @private @readonly */
     this.input = byId('chat-input', HTMLTextAreaElement);
+    /** @private @readonly */
+    this.sendButton = byId('chat-send', HTMLButtonElement);
+    /** @private @readonly says why the input is off */
+    this.hint = byId('chat-offline', HTMLElement);
     /** @private */
     this.open = false;
     /** @private */
@@ -32,6 +36,7 @@ export class ChatPanel {
     this.list.replaceChildren();
     this.input.value = '';
     this.input.maxLength = MAX_CHAT_CHARS;
+    this.setOnline(true);
 
     const form = byId('chat-form', HTMLFormElement);
     form.addEventListener('submit', (event) => {
@@ -72,6 +77,18 @@ export class ChatPanel {
     this.onUnread(0);
     this.scrollToEnd();
     this.input.focus();
+  }
+
+  /**
+   * Turns sending off while the signaling socket is being restored. A message typed meanwhile
+   * stays in the input (a disabled field keeps its text) and goes with the next Enter; nothing
+   * is queued behind the user's back, so nothing arrives late and out of context.
+   * @param {boolean} online
+   */
+  setOnline(online) {
+    this.input.disabled = !online;
+    this.sendButton.disabled = !online;
+    this.hint.hidden = online;
   }
 
   /** @private */
