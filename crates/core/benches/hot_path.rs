@@ -18,11 +18,14 @@ const PACKETS_PER_FRAME: u16 = 5;
 fn forwarder(c: &mut Criterion) {
     let mut group = c.benchmark_group("forwarder_on_packet");
     group.bench_function("video", |b| {
+        let now = Instant::now();
         let mut f = Forwarder::new(true);
         f.on_packet(PacketMeta {
             seq: 0,
             timestamp: 0,
             keyframe: true,
+            layer: 0,
+            at: now,
         });
         let mut seq: u16 = 0;
         b.iter(|| {
@@ -32,10 +35,13 @@ fn forwarder(c: &mut Criterion) {
                 seq,
                 timestamp: frame.wrapping_mul(3000),
                 keyframe: false,
+                layer: 0,
+                at: now,
             }))
         });
     });
     group.bench_function("audio", |b| {
+        let now = Instant::now();
         let mut f = Forwarder::new(false);
         let mut seq: u16 = 0;
         b.iter(|| {
@@ -44,6 +50,8 @@ fn forwarder(c: &mut Criterion) {
                 seq,
                 timestamp: u32::from(seq).wrapping_mul(960),
                 keyframe: false,
+                layer: 0,
+                at: now,
             }))
         });
     });

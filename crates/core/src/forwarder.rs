@@ -6,16 +6,28 @@
 //! mid-frame), that subscriber must still see a gap-free sequence starting on a keyframe, or its
 //! browser would NACK packets that will never come and show a frozen, smeared picture. SSRC and
 //! payload type are fixed per subscriber connection and applied by the media adapter.
+//!
+//! A simulcast track arrives as several layers (the same camera at two or three sizes), each
+//! with its own sequence numbers and timestamps. The subscriber sees one stream: the forwarder
+//! passes one layer, and moves to another ([`Forwarder::set_target`]) only at a keyframe of
+//! the new layer, renumbering so that sequence numbers stay continuous and timestamps advance
+//! by the time that really passed. Until that keyframe comes, the old layer keeps playing.
+
+use std::time::Instant;
 
 /// What the forwarder needs to know about an incoming packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacketMeta {
-    /// The publisher's RTP sequence number.
+    /// The publisher's RTP sequence number (of this packet's layer).
     pub seq: u16,
-    /// The publisher's RTP timestamp.
+    /// The publisher's RTP timestamp (of this packet's layer).
     pub timestamp: u32,
     /// Whether the packet starts a keyframe (see [`crate::is_keyframe`]).
     pub keyframe: bool,
+    /// Which simulcast layer it belongs to, 0 the smallest; 0 for a track without simulcast.
+    pub layer: u8,
+    /// When it arrived at the SFU.
+    pub at: Instant,
 }
 
 /// The numbering a forwarded packet gets on the subscriber's connection.
@@ -25,6 +37,8 @@ pub struct Rewrite {
     pub seq: u16,
     /// Timestamp for the subscriber.
     pub timestamp: u32,
+    /// Whether this packet switched the subscriber to a new layer (or started it).
+    pub switched: bool,
 }
 
 /// The decision for one packet.
@@ -33,11 +47,14 @@ pub enum Decision {
     /// Send it, renumbered.
     Forward(Rewrite),
     /// Do not send it. `request_keyframe` is set when the subscriber is waiting for a keyframe
-    /// that the publisher should be asked for.
+    /// of this packet's layer that the publisher should be asked for.
     Drop {
-        /// Ask the publisher for a keyframe (throttled upstream).
+        /// Ask the publisher for a keyframe on this packet's layer (throttled upstream).
         request_keyframe: bool,
     },
+    /// Not for this subscriber at all: a layer it does not receive, or it receives none (the
+    /// tile is not shown). Not a loss.
+    Skip,
 }
 
 /// Per-subscriber, per-track forwarding state. See the module docs.
@@ -45,22 +62,32 @@ pub enum Decision {
 pub struct Forwarder {
     /// Video waits for a keyframe after a gap; audio frames stand alone.
     video: bool,
-    /// Set until the next keyframe may be forwarded.
+    /// RTP clock rate, to turn elapsed time into timestamp ticks at a layer switch.
+    clock_rate: u32,
+    /// The layer the subscriber should receive; `None`: none (video paused for it).
+    target: Option<u8>,
+    /// The layer being forwarded now; `None` before the first keyframe or after a pause.
+    current: Option<u8>,
+    /// Set until the current layer may be forwarded again (after a gap), at a keyframe.
     waiting_for_keyframe: bool,
-    /// Whether anything was forwarded yet (then `last_out_seq` is meaningful).
+    /// Whether anything was forwarded yet (then `last_out_*` are meaningful).
     started: bool,
     /// out_seq = in_seq - seq_offset (wrapping).
     seq_offset: u16,
-    /// out_ts = in_ts - ts_offset (wrapping). Constant while the source is one stream; it moves
-    /// only when the source changes (layer switches), keeping the subscriber's clock smooth.
+    /// out_ts = in_ts - ts_offset (wrapping). Constant while the source is one layer; it moves
+    /// only when the layer changes, keeping the subscriber's clock smooth.
     ts_offset: u32,
-    /// Highest input sequence number forwarded so far.
+    /// Highest input sequence number forwarded so far (of the current layer).
     highest_in_seq: u16,
     /// Input sequence number at which forwarding last (re)started; anything older belongs to a
     /// stretch the subscriber never saw and must not be sent.
     resume_in_seq: u16,
-    /// Last output sequence number sent.
+    /// Last (highest) output sequence number sent, its timestamp, and when it was sent.
     last_out_seq: u16,
+    last_out_ts: u32,
+    last_out_at: Option<Instant>,
+    /// The layer of the last packet sent: a switch away from it recomputes the timestamp offset.
+    last_layer: Option<u8>,
 }
 
 /// `a` is newer than `b` in RTP sequence space (RFC 3550 wrap-around).
@@ -69,11 +96,14 @@ fn seq_newer(a: u16, b: u16) -> bool {
 }
 
 impl Forwarder {
-    /// A forwarder for a new subscriber. Video starts by waiting for a keyframe; audio forwards
-    /// at once.
+    /// A forwarder for a new subscriber, receiving layer 0. Video starts by waiting for a
+    /// keyframe; audio forwards at once.
     pub fn new(video: bool) -> Self {
         Self {
             video,
+            clock_rate: if video { 90_000 } else { 48_000 },
+            target: Some(0),
+            current: if video { None } else { Some(0) },
             waiting_for_keyframe: video,
             started: false,
             seq_offset: 0,
@@ -81,12 +111,39 @@ impl Forwarder {
             highest_in_seq: 0,
             resume_in_seq: 0,
             last_out_seq: 0,
+            last_out_ts: 0,
+            last_out_at: None,
+            last_layer: None,
         }
     }
 
-    /// Whether the subscriber is waiting for a keyframe.
+    /// Whether the subscriber is waiting for a keyframe (after a gap, or to switch layers).
     pub fn is_waiting_for_keyframe(&self) -> bool {
-        self.waiting_for_keyframe
+        self.target.is_some() && (self.waiting_for_keyframe || self.current != self.target)
+    }
+
+    /// The layer being forwarded now, if any.
+    pub fn current_layer(&self) -> Option<u8> {
+        self.current
+    }
+
+    /// The layer the subscriber should receive, if any.
+    pub fn target_layer(&self) -> Option<u8> {
+        self.target
+    }
+
+    /// Chooses the layer this subscriber should receive, or none (`None`: stop sending video,
+    /// e.g. the tile is not visible). Takes effect at the target layer's next keyframe; until
+    /// then the current layer carries on.
+    pub fn set_target(&mut self, target: Option<u8>) {
+        if !self.video || target == self.target {
+            return;
+        }
+        self.target = target;
+        if target.is_none() {
+            // Whatever comes back later starts at a keyframe.
+            self.current = None;
+        }
     }
 
     /// Packets for this subscriber were lost before reaching the forwarder (its queue overflowed)
@@ -100,16 +157,37 @@ impl Forwarder {
 
     /// Decides what to do with the next packet from the publisher.
     pub fn on_packet(&mut self, meta: PacketMeta) -> Decision {
-        if self.waiting_for_keyframe {
+        let Some(target) = self.target else {
+            return Decision::Skip;
+        };
+        let from_target = meta.layer == target;
+        let from_current = self.current == Some(meta.layer);
+        if !from_target && !from_current {
+            return Decision::Skip;
+        }
+        if from_target && (!from_current || self.waiting_for_keyframe) {
+            // Starting, switching to, or restarting this layer: only at a keyframe.
+            // (When switching, the old layer still plays meanwhile; see below.)
             if !meta.keyframe {
                 return Decision::Drop {
                     request_keyframe: true,
                 };
             }
-            self.resume_at(meta.seq);
-        } else if !self.started {
-            self.resume_at(meta.seq);
-        } else if seq_newer(meta.seq, self.highest_in_seq) {
+            self.resume_at(meta);
+            return self.forward(meta, true);
+        }
+        // From the current layer, which is not the target: keep it playing until the target's
+        // keyframe arrives, unless it lost packets meanwhile.
+        if !from_target && self.waiting_for_keyframe {
+            return Decision::Drop {
+                request_keyframe: false,
+            };
+        }
+        if !self.started {
+            self.resume_at(meta);
+            return self.forward(meta, true);
+        }
+        if seq_newer(meta.seq, self.highest_in_seq) {
             self.highest_in_seq = meta.seq;
         } else if seq_newer(self.resume_in_seq, meta.seq) {
             // A late packet from before the point where this subscriber's stream begins.
@@ -117,130 +195,50 @@ impl Forwarder {
                 request_keyframe: false,
             };
         }
+        self.forward(meta, false)
+    }
+
+    fn forward(&mut self, meta: PacketMeta, switched: bool) -> Decision {
         let seq = meta.seq.wrapping_sub(self.seq_offset);
+        let timestamp = meta.timestamp.wrapping_sub(self.ts_offset);
         if seq_newer(seq, self.last_out_seq) || !self.started {
             self.last_out_seq = seq;
+            self.last_out_ts = timestamp;
+            self.last_out_at = Some(meta.at);
         }
         self.started = true;
+        self.last_layer = Some(meta.layer);
         Decision::Forward(Rewrite {
             seq,
-            timestamp: meta.timestamp.wrapping_sub(self.ts_offset),
+            timestamp,
+            switched,
         })
     }
 
-    /// (Re)starts forwarding at input sequence `seq`, so that its output number directly follows
-    /// the last one sent.
-    fn resume_at(&mut self, seq: u16) {
+    /// (Re)starts forwarding at `meta` (a keyframe, or any audio packet), so that its output
+    /// number directly follows the last one sent. A different layer than the last one sent has
+    /// its own clock: its timestamp is mapped to follow the last one by the time that passed.
+    fn resume_at(&mut self, meta: PacketMeta) {
         if self.started {
-            self.seq_offset = seq.wrapping_sub(self.last_out_seq.wrapping_add(1));
+            self.seq_offset = meta.seq.wrapping_sub(self.last_out_seq.wrapping_add(1));
+            if self.last_layer != Some(meta.layer) {
+                let elapsed = self.last_out_at.map_or(0.0, |at| {
+                    meta.at.saturating_duration_since(at).as_secs_f64()
+                });
+                let ticks = ((elapsed * f64::from(self.clock_rate)) as u32).max(1);
+                let out = self.last_out_ts.wrapping_add(ticks);
+                self.ts_offset = meta.timestamp.wrapping_sub(out);
+            }
+        } else {
+            self.seq_offset = 0;
+            self.ts_offset = 0;
         }
+        self.current = Some(meta.layer);
         self.waiting_for_keyframe = false;
-        self.highest_in_seq = seq;
-        self.resume_in_seq = seq;
+        self.highest_in_seq = meta.seq;
+        self.resume_in_seq = meta.seq;
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pkt(seq: u16, timestamp: u32, keyframe: bool) -> PacketMeta {
-        PacketMeta {
-            seq,
-            timestamp,
-            keyframe,
-        }
-    }
-
-    fn forwarded(d: Decision) -> Rewrite {
-        match d {
-            Decision::Forward(r) => r,
-            Decision::Drop { .. } => panic!("expected forward, got {d:?}"),
-        }
-    }
-
-    #[test]
-    fn video_waits_for_a_keyframe_and_asks_for_one() {
-        let mut f = Forwarder::new(true);
-        assert_eq!(
-            f.on_packet(pkt(10, 900, false)),
-            Decision::Drop {
-                request_keyframe: true
-            }
-        );
-        let r = forwarded(f.on_packet(pkt(11, 3000, true)));
-        assert_eq!(r.timestamp, 3000);
-        let r2 = forwarded(f.on_packet(pkt(12, 3000, false)));
-        assert_eq!(r2.seq, r.seq.wrapping_add(1));
-    }
-
-    #[test]
-    fn audio_forwards_immediately_and_unchanged_numbering() {
-        let mut f = Forwarder::new(false);
-        assert_eq!(forwarded(f.on_packet(pkt(500, 48_000, false))).seq, 500);
-        assert_eq!(forwarded(f.on_packet(pkt(501, 48_960, false))).seq, 501);
-        f.on_gap();
-        // A gap in audio is plain loss; no waiting.
-        assert_eq!(forwarded(f.on_packet(pkt(510, 57_600, false))).seq, 510);
-    }
-
-    #[test]
-    fn sequence_stays_continuous_across_an_overflow_gap() {
-        let mut f = Forwarder::new(true);
-        let first = forwarded(f.on_packet(pkt(100, 0, true))).seq;
-        forwarded(f.on_packet(pkt(101, 0, false)));
-        f.on_gap(); // packets 102..=149 never reach the forwarder
-        for seq in 150..160 {
-            assert!(matches!(
-                f.on_packet(pkt(seq, 9000, false)),
-                Decision::Drop { .. }
-            ));
-        }
-        let resumed = forwarded(f.on_packet(pkt(160, 18_000, true)));
-        assert_eq!(
-            resumed.seq,
-            first.wrapping_add(2),
-            "no hole for the subscriber"
-        );
-        assert_eq!(resumed.timestamp, 18_000, "timestamps keep real time");
-        let next = forwarded(f.on_packet(pkt(161, 18_000, false)));
-        assert_eq!(next.seq, first.wrapping_add(3));
-    }
-
-    #[test]
-    fn continuity_survives_sequence_wrap_around() {
-        let mut f = Forwarder::new(true);
-        forwarded(f.on_packet(pkt(65_534, 0, true)));
-        assert_eq!(forwarded(f.on_packet(pkt(65_535, 0, false))).seq, 65_535);
-        assert_eq!(forwarded(f.on_packet(pkt(0, 0, false))).seq, 0);
-        f.on_gap();
-        let r = forwarded(f.on_packet(pkt(40, 0, true)));
-        assert_eq!(r.seq, 1);
-    }
-
-    #[test]
-    fn reordered_packets_keep_their_relative_numbers() {
-        let mut f = Forwarder::new(true);
-        forwarded(f.on_packet(pkt(10, 0, true)));
-        assert_eq!(forwarded(f.on_packet(pkt(12, 0, false))).seq, 12);
-        assert_eq!(forwarded(f.on_packet(pkt(11, 0, false))).seq, 11);
-        assert_eq!(forwarded(f.on_packet(pkt(13, 0, false))).seq, 13);
-    }
-
-    #[test]
-    fn late_packets_from_before_the_resume_point_are_dropped() {
-        let mut f = Forwarder::new(true);
-        forwarded(f.on_packet(pkt(10, 0, true)));
-        f.on_gap();
-        let r = forwarded(f.on_packet(pkt(50, 0, true)));
-        assert_eq!(r.seq, 11);
-        // Packet 45 arrives late: it belongs to the dropped stretch and would collide with
-        // numbers already used.
-        assert_eq!(
-            f.on_packet(pkt(45, 0, false)),
-            Decision::Drop {
-                request_keyframe: false
-            }
-        );
-    }
-}
+mod tests;

@@ -17,26 +17,42 @@ pub fn is_keyframe(mime: &str, payload: &[u8]) -> bool {
 /// RFC 7741: the payload descriptor, then (on the first packet of a frame) the VP8 payload
 /// header whose lowest bit is 0 for a key frame.
 fn vp8_is_keyframe(payload: &[u8]) -> bool {
-    let Some(&first) = payload.first() else {
-        return false;
-    };
+    vp8_header_offset(payload).is_some_and(|offset| payload[offset] & 0x01 == 0)
+}
+
+/// The frame size a VP8 keyframe's first packet declares (RFC 6386, section 9.1: after the
+/// 3-byte frame tag, the start code 9d 01 2a, then 14-bit width and height), or `None` for any
+/// other packet. How the SFU learns how large each simulcast layer is.
+pub fn vp8_keyframe_size(payload: &[u8]) -> Option<(u32, u32)> {
+    let offset = vp8_header_offset(payload)?;
+    if payload[offset] & 0x01 != 0 {
+        return None;
+    }
+    let header = payload.get(offset..offset + 10)?;
+    if header[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let width = u32::from(u16::from_le_bytes([header[6], header[7]]) & 0x3fff);
+    let height = u32::from(u16::from_le_bytes([header[8], header[9]]) & 0x3fff);
+    Some((width, height))
+}
+
+/// Where the VP8 payload header starts, if this packet starts partition 0 of a frame.
+fn vp8_header_offset(payload: &[u8]) -> Option<usize> {
+    let first = *payload.first()?;
     let extended = first & 0x80 != 0;
     let start_of_partition = first & 0x10 != 0;
     let partition_id = first & 0x0f;
     if !start_of_partition || partition_id != 0 {
-        return false;
+        return None;
     }
     let mut offset = 1;
     if extended {
-        let Some(&x) = payload.get(1) else {
-            return false;
-        };
+        let x = *payload.get(1)?;
         offset += 1;
         if x & 0x80 != 0 {
             // PictureID: one or two bytes, depending on its M bit.
-            let Some(&pid) = payload.get(offset) else {
-                return false;
-            };
+            let pid = *payload.get(offset)?;
             offset += if pid & 0x80 != 0 { 2 } else { 1 };
         }
         if x & 0x40 != 0 {
@@ -46,7 +62,7 @@ fn vp8_is_keyframe(payload: &[u8]) -> bool {
             offset += 1; // TID/Y/KEYIDX
         }
     }
-    payload.get(offset).is_some_and(|header| header & 0x01 == 0)
+    (offset < payload.len()).then_some(offset)
 }
 
 /// RFC 6184: an IDR slice (type 5) or SPS (type 7), alone, in a STAP-A, or at the start of a
@@ -197,5 +213,21 @@ mod tests {
         assert!(!throttle.poll(t0 + Duration::from_millis(2000)));
         // After a quiet interval, a request passes at once.
         assert!(throttle.request(t0 + Duration::from_millis(1200)));
+    }
+
+    #[test]
+    fn vp8_keyframes_declare_their_size() {
+        // Descriptor with a 15-bit picture id, then a keyframe header: 1280x720.
+        let mut key = vec![0x90, 0x80, 0x81, 0x23, 0x50, 0x42, 0x00, 0x9d, 0x01, 0x2a];
+        key.extend_from_slice(&1280u16.to_le_bytes());
+        key.extend_from_slice(&(720u16 | 0x4000).to_le_bytes()); // scaling bits are not size
+        key.extend_from_slice(&[0; 20]);
+        assert_eq!(vp8_keyframe_size(&key), Some((1280, 720)));
+        assert!(is_keyframe("video/VP8", &key));
+        let mut delta = key.clone();
+        delta[4] |= 0x01;
+        assert_eq!(vp8_keyframe_size(&delta), None);
+        assert_eq!(vp8_keyframe_size(&key[..12]), None, "truncated");
+        assert_eq!(vp8_keyframe_size(&[0x10, 0x10]), None, "no start code");
     }
 }

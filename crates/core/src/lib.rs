@@ -5,13 +5,15 @@
 
 pub mod forwarder;
 pub mod keyframe;
+pub mod layers;
 pub mod permissions;
 pub mod rate;
 pub mod room;
 pub mod speaker;
 
 pub use forwarder::{Decision, Forwarder, PacketMeta, Rewrite};
-pub use keyframe::{KeyframeThrottle, is_keyframe};
+pub use keyframe::{KeyframeThrottle, is_keyframe, vp8_keyframe_size};
+pub use layers::{Demand, Headroom, Layer, allocate};
 pub use permissions::{Action, allowed, allowed_on};
 pub use rate::TokenBucket;
 pub use room::{JoinError, Room};

@@ -14,13 +14,14 @@
 //! the recorder, which get the same packets on the same terms (offered, never waited for) plus
 //! the publisher's sender reports.
 
+use crate::simulcast::{LayerMeters, MAX_LAYERS};
 use crate::stats::MediaStats;
-use hearth_core::{KeyframeThrottle, LevelSample, is_keyframe};
+use hearth_core::{KeyframeThrottle, Layer, LevelSample, is_keyframe, vp8_keyframe_size};
 use hearth_proto::{MediaKind, ParticipantId, TrackId, TrackInfo};
 use rtc::rtp;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// Subscriber writes a reader task does before it yields to the runtime. Its packets come from
@@ -62,14 +63,27 @@ pub(crate) enum Offered {
     Full,
     /// The connection cannot send yet (not connected or not negotiated) or is closing.
     NotReady,
+    /// Not meant for this subscriber: another simulcast layer than the one it receives, or
+    /// video it does not show.
+    Skipped,
+}
+
+/// What the fan-out learned about a packet, once for all subscribers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Arrival {
+    /// Whether it carries the start of a keyframe.
+    pub keyframe: bool,
+    /// Its simulcast layer (0 without simulcast).
+    pub layer: u8,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 /// A subscriber's down track as the fan-out sees it. Called from the publisher's reader task
 /// with the track's subscriber list locked, so it must never block or wait.
 pub(crate) trait DownSink: Send {
-    /// Offers one packet. `keyframe` says whether it carries the start of a keyframe, decided
-    /// once for all subscribers.
-    fn offer(&mut self, packet: &rtp::Packet, keyframe: bool) -> Offered;
+    /// Offers one packet, with what is known about it (decided once for all subscribers).
+    fn offer(&mut self, packet: &rtp::Packet, arrival: &Arrival) -> Offered;
     /// The subscriber missed packets (or the track resumes): restart video at a keyframe.
     fn on_gap(&mut self);
 }
@@ -97,6 +111,13 @@ pub struct PublishedTrack {
     next_sink_id: AtomicU64,
     /// Wakes the publisher's keyframe task; capacity 1, so a burst of requests coalesces.
     keyframe_tx: mpsc::Sender<()>,
+    /// The layers a keyframe is wanted on, one bit each, collected until the keyframe task
+    /// sends the requests.
+    keyframe_layers: AtomicU8,
+    /// Per-layer bitrates and sizes.
+    layers: LayerMeters,
+    /// The layer taps (the recorder) get: the highest seen. They store one stream, not all.
+    tap_layer: AtomicU8,
     ended: AtomicBool,
     /// Set while the publisher is muted (by themselves or by a host): packets are not
     /// forwarded, so a remote mute holds even against a client that keeps sending.
@@ -117,6 +138,9 @@ impl PublishedTrack {
             sinks: Mutex::new(Vec::new()),
             next_sink_id: AtomicU64::new(1),
             keyframe_tx,
+            keyframe_layers: AtomicU8::new(0),
+            layers: LayerMeters::default(),
+            tap_layer: AtomicU8::new(0),
             ended: AtomicBool::new(false),
             paused: AtomicBool::new(false),
             last_report: Mutex::new(None),
@@ -193,9 +217,24 @@ impl PublishedTrack {
         self.paused.load(Ordering::Relaxed)
     }
 
-    /// Offers a packet to every subscriber without waiting. Returns how many sinks it went
-    /// through, the measure of the work done (see [`FANOUT_BUDGET`]).
-    pub(crate) fn forward(&self, packet: rtp::Packet) -> usize {
+    /// The layers arriving, smallest first, with their bitrates and sizes (one entry for a
+    /// track without simulcast).
+    pub fn layers(&self) -> Vec<Layer> {
+        self.layers.snapshot()
+    }
+
+    /// Whether the publisher sends this track in more than one layer.
+    pub fn is_simulcast(&self) -> bool {
+        self.layers.is_simulcast()
+    }
+
+    /// Offers a packet of simulcast `layer` (0 without simulcast) to every subscriber without
+    /// waiting. Returns how many sinks it went through, the measure of the work done (see
+    /// [`FANOUT_BUDGET`]).
+    pub(crate) fn forward(&self, packet: rtp::Packet, layer: u8) -> usize {
+        let at = Instant::now();
+        let layer = layer.min(MAX_LAYERS as u8 - 1);
+        self.layers.add(layer, packet.payload.len(), at);
         let mut sinks = self.lock_sinks();
         if self.paused.load(Ordering::Relaxed) {
             MediaStats::add(&self.stats.dropped_paused, sinks.len() as u64);
@@ -203,14 +242,28 @@ impl PublishedTrack {
         }
         let keyframe =
             self.info.kind == MediaKind::Video && is_keyframe(&self.info.codec, &packet.payload);
+        if keyframe && let Some((w, h)) = vp8_keyframe_size(&packet.payload) {
+            self.layers.set_size(layer, w, h);
+        }
+        let tap_layer = self
+            .tap_layer
+            .fetch_max(layer, Ordering::Relaxed)
+            .max(layer);
+        let arrival = Arrival {
+            keyframe,
+            layer,
+            at,
+        };
         let packet = Arc::new(packet);
         let mut tally = Tally::default();
         for sink in sinks.iter_mut() {
             match &mut sink.tx {
-                SinkTx::Down(down) => tally.add(down.offer(&packet, keyframe)),
+                SinkTx::Down(down) => tally.add(down.offer(&packet, &arrival)),
                 // A tap counts what it refuses itself: its losses are not a subscriber's.
                 SinkTx::Tap(tap) => {
-                    tap.offer(&packet);
+                    if layer == tap_layer {
+                        tap.offer(&packet);
+                    }
                 }
             }
         }
@@ -218,7 +271,7 @@ impl PublishedTrack {
         drop(sinks);
         tally.record(&self.stats);
         if tally.request_keyframe {
-            self.request_keyframe();
+            self.request_keyframe_on(layer);
         }
         offered
     }
@@ -271,15 +324,30 @@ impl PublishedTrack {
         self.lock_sinks().retain(|s| s.id != id);
     }
 
-    /// Asks the publisher for a keyframe. Coalesced here and throttled in the publisher's
-    /// keyframe task.
+    /// Asks the publisher for a keyframe on every layer. Coalesced here and throttled in the
+    /// publisher's keyframe task.
     pub fn request_keyframe(&self) {
+        self.request_keyframes(u8::MAX);
+    }
+
+    /// Asks the publisher for a keyframe on `layer`.
+    pub fn request_keyframe_on(&self, layer: u8) {
+        self.request_keyframes(1 << layer.min(7));
+    }
+
+    fn request_keyframes(&self, mask: u8) {
         if self.info.kind != MediaKind::Video || self.is_ended() {
             return;
         }
+        self.keyframe_layers.fetch_or(mask, Ordering::Relaxed);
         if self.keyframe_tx.try_send(()).is_err() {
             MediaStats::incr(&self.stats.keyframe_requests_throttled);
         }
+    }
+
+    /// The layers keyframes were asked for since the last call, one bit each.
+    pub(crate) fn take_keyframe_layers(&self) -> u8 {
+        self.keyframe_layers.swap(0, Ordering::Relaxed)
     }
 
     /// Marks the track ended and lets go of every subscriber and tap.
@@ -311,7 +379,7 @@ impl Tally {
                 self.request_keyframe |= request_keyframe;
             }
             Offered::Full => self.full += 1,
-            Offered::NotReady => {}
+            Offered::NotReady | Offered::Skipped => {}
         }
     }
 

@@ -6,6 +6,10 @@
 //! the publisher, and the recorder needs a publisher's sender reports to line up its audio and
 //! video (they map each stream's RTP clock to one wall clock). The rest (receiver reports,
 //! NACKs, transport feedback) is handled inside the chain, so only these are marked.
+//!
+//! On a subscribe connection it also picks up the congestion controller's bandwidth estimate,
+//! which the controller attaches to the transport feedback that moved it: the one way the
+//! estimate leaves the chain.
 
 use rtc::interceptor::{
     Attribute, AttributedPacket, Interceptor, Packet, StreamInfo, TaggedPacket,
@@ -17,6 +21,8 @@ use rtc::sansio::Protocol;
 use rtc::shared::TransportMessage;
 use rtc::shared::error::Error;
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Whether one RTCP packet asks for a keyframe.
@@ -39,9 +45,19 @@ pub fn sender_report(packet: &dyn rtc::rtcp::Packet) -> Option<(u64, u32)> {
 pub struct RtcpTap {
     inbound: VecDeque<TaggedPacket>,
     outbound: VecDeque<TaggedPacket>,
+    /// Where the latest bandwidth estimate goes (bits per second), if anyone wants it.
+    estimate: Option<Arc<AtomicU64>>,
 }
 
 impl RtcpTap {
+    /// A tap that also stores each new bandwidth estimate in `estimate`.
+    pub fn with_estimate(estimate: Arc<AtomicU64>) -> Self {
+        Self {
+            estimate: Some(estimate),
+            ..Self::default()
+        }
+    }
+
     fn deliver(&mut self, like: &TaggedPacket, packets: Vec<Box<dyn rtc::rtcp::Packet>>) {
         self.inbound.push_back(TransportMessage {
             now: like.now,
@@ -64,6 +80,14 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap {
             self.inbound.push_back(msg);
             return Ok(());
         };
+        if let Some(estimate) = &self.estimate
+            && let Some(Attribute::TargetBitrateChanged { bits_per_second }) =
+                msg.message.get(&Attribute::TargetBitrateChanged {
+                    bits_per_second: 0.0,
+                })
+        {
+            estimate.store(*bits_per_second as u64, Ordering::Relaxed);
+        }
         let requests: Vec<Box<dyn rtc::rtcp::Packet>> = packets
             .iter()
             .filter(|p| is_keyframe_request(p.as_ref()))

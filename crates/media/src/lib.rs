@@ -6,6 +6,7 @@
 //! the client's offers and yields [`PublishedTrack`]s, and a [`Subscriber`] that makes offers
 //! carrying one [`DownTrack`] per forwarded track.
 
+mod allocation;
 mod codecs;
 mod config;
 mod error;
@@ -16,6 +17,7 @@ pub use interceptor::{RtcpTap, is_keyframe_request, sender_report};
 mod peer;
 mod publisher;
 pub mod sdp;
+mod simulcast;
 mod stats;
 mod subscriber;
 
@@ -24,5 +26,6 @@ pub use error::MediaError;
 pub use fanout::{PacketTap, PublishedTrack, TapHandle};
 pub use peer::{MediaEvent, PeerFactory};
 pub use publisher::Publisher;
+pub use simulcast::{MAX_LAYERS, layer_of_rid};
 pub use stats::MediaStats;
 pub use subscriber::{DownTrack, Subscriber};

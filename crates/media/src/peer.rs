@@ -10,8 +10,9 @@ use crate::stats::MediaStats;
 use hearth_proto::{IceCandidate, PcTarget, TrackId};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{
-    NackGeneratorBuilder, NackResponderBuilder, ReceiverReportBuilder, Registry,
-    SenderReportBuilder, Slot, TwccReceiverBuilder,
+    CongestionControlBuilder, Gcc, NackGeneratorBuilder, NackResponderBuilder,
+    ReceiverReportBuilder, Registry, SenderReportBuilder, Slot, TwccReceiverBuilder,
+    TwccSenderBuilder,
 };
 use rtc::peer_connection::configuration::RTCBundlePolicy;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -19,7 +20,7 @@ use rtc::peer_connection::configuration::interceptor_registry::register_default_
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
@@ -79,6 +80,8 @@ pub(crate) struct HandlerContext {
     pub public_ip: Option<IpAddr>,
     pub connected: watch::Sender<bool>,
     pub on_track: Option<Arc<dyn TrackSink>>,
+    /// Subscribe connections: where the bandwidth estimate toward the client goes.
+    pub estimate: Option<Arc<AtomicU64>>,
 }
 
 /// Receives tracks from a publish connection.
@@ -210,7 +213,7 @@ impl PeerFactory {
         // then chosen by what the connection does.
         register_default_interceptors(Registry::new(), &mut engine)
             .map_err(|e| MediaError::Webrtc(e.to_string()))?;
-        let registry = interceptors_for(target);
+        let registry = interceptors_for(target, ctx.estimate.clone());
         // Multicast DNS needs a multicast-capable interface, which containers and network
         // namespaces lack (build() then fails with ENODEV); Hearth advertises plain IPs anyway.
         // A browser's connectivity check often reaches the server before its trickled
@@ -248,25 +251,59 @@ impl PeerFactory {
     }
 }
 
+/// How often the SFU asks a publisher for the same lost packet. At 100 ms between NACK rounds
+/// that covers about 300 ms, longer than a browser's jitter buffer waits.
+pub(crate) const MAX_NACKS_PER_PACKET: u16 = 3;
+
+/// Where a subscriber's bandwidth estimate starts: enough for a mid layer at once, so a new
+/// viewer does not sit on the smallest picture while the estimate climbs; a link that cannot
+/// carry it shows loss within a second and the estimate falls.
+pub(crate) const INITIAL_ESTIMATE: f64 = 1_000_000.0;
+
 /// The interceptors a connection needs. Every interceptor sees every packet, so the ones with
 /// nothing to do on a connection still cost a pass per packet: on a subscribe connection that
 /// was the receive-side three, once per forwarded packet.
-fn interceptors_for(target: PcTarget) -> Registry {
+fn interceptors_for(target: PcTarget, estimate: Option<Arc<AtomicU64>>) -> Registry {
     let registry = match target {
         // Receives media: asks for lost packets, reports reception, and gives the browser the
         // transport-wide feedback its bandwidth estimate runs on.
+        // A lost packet is asked for at most MAX_NACKS_PER_PACKET times (the default is
+        // without limit): past that, the retransmission itself is likely lost on the same bad
+        // path, or too late to be played, and asking again only adds upstream traffic.
         PcTarget::Publish => Registry::new()
-            .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+            .with(
+                Slot::NackGenerator,
+                NackGeneratorBuilder::new()
+                    .with_max_nacks_per_packet(MAX_NACKS_PER_PACKET)
+                    .build(),
+            )
             .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
             .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build()),
         // Sends media: answers NACKs from its buffer and sends sender reports (a browser lines
-        // up audio and video by them).
+        // up audio and video by them). Numbers every packet transport-wide and runs Google
+        // congestion control on the client's transport feedback: the estimate that picks
+        // which simulcast layer this subscriber gets. No pacer: packets are relayed as they
+        // come, and layer choice, not queueing, keeps the rate within the estimate.
         PcTarget::Subscribe => Registry::new()
             .with(Slot::NackResponder, NackResponderBuilder::new().build())
-            .with(Slot::SenderReport, SenderReportBuilder::new().build()),
+            .with(Slot::SenderReport, SenderReportBuilder::new().build())
+            .with(Slot::TwccSender, TwccSenderBuilder::new().build())
+            .with(
+                Slot::CongestionControl,
+                CongestionControlBuilder::new(Gcc::new(
+                    INITIAL_ESTIMATE,
+                    rtc::interceptor::GCC_MIN_BITRATE,
+                    50_000_000.0,
+                ))
+                .build(),
+            ),
     };
-    // Keyframe requests and sender reports reach Hearth through this one.
-    registry.with(Slot::from(14_000), RtcpTap::default())
+    // Keyframe requests and sender reports reach Hearth through this one (and the estimate).
+    let tap = match estimate {
+        Some(estimate) => RtcpTap::with_estimate(estimate),
+        None => RtcpTap::default(),
+    };
+    registry.with(Slot::from(14_000), tap)
 }
 
 /// A fresh random SSRC for an outgoing stream.
@@ -287,7 +324,7 @@ mod tests {
     #[test]
     fn each_connection_gets_the_interceptors_for_its_direction() {
         let names = |target| -> Vec<String> {
-            interceptors_for(target)
+            interceptors_for(target, None)
                 .slots()
                 .into_iter()
                 .map(|(_, name)| name)
@@ -301,7 +338,13 @@ mod tests {
                 "publish: {wanted} in {publish:?}"
             );
         }
-        for wanted in ["NackResponder", "SenderReport", "RtcpTap"] {
+        for wanted in [
+            "NackResponder",
+            "SenderReport",
+            "TwccSender",
+            "CongestionControl",
+            "RtcpTap",
+        ] {
             assert!(
                 subscribe.iter().any(|n| n.contains(wanted)),
                 "subscribe: {wanted} in {subscribe:?}"
@@ -310,7 +353,7 @@ mod tests {
         assert_eq!(publish.len(), 4, "nothing else on publish: {publish:?}");
         assert_eq!(
             subscribe.len(),
-            3,
+            5,
             "nothing else on subscribe: {subscribe:?}"
         );
     }

@@ -5,6 +5,7 @@ use crate::error::MediaError;
 use crate::fanout::{FANOUT_BUDGET, PublishedTrack, run_keyframe_requests};
 use crate::interceptor::sender_report;
 use crate::peer::{HandlerContext, MediaEvent, PeerFactory, TrackSink};
+use crate::simulcast::{MAX_LAYERS, layer_of_rid};
 use crate::stats::MediaStats;
 use hearth_proto::{
     IceCandidate, MediaKind, ParticipantId, PcTarget, TrackId, TrackInfo, TrackSource,
@@ -95,22 +96,44 @@ impl TrackSink for PublishSink {
             .unwrap_or_else(|e| e.into_inner())
             .insert(client_track_id, Arc::clone(&published));
 
-        // Keyframe requests from subscribers, throttled, become PLIs to this publisher.
+        // Each simulcast layer is its own RTP stream: the SSRC a keyframe request for a layer
+        // must name. Filled in as the layers' first packets arrive.
+        let layer_ssrcs: LayerSsrcs = Arc::new(std::sync::Mutex::new([None; MAX_LAYERS]));
+
+        // Keyframe requests from subscribers, throttled, become PLIs to this publisher, one
+        // per layer asked for. Weak: the task must not keep the track alive, or it would never
+        // see the request channel close.
         let pli_track = Arc::clone(&track);
+        let pli_published = Arc::downgrade(&published);
+        let pli_ssrcs = Arc::clone(&layer_ssrcs);
         tokio::spawn(run_keyframe_requests(
             keyframe_rx,
             Arc::clone(&self.stats),
             move || {
                 let track = Arc::clone(&pli_track);
-                async move {
-                    track
-                        .write_rtcp(vec![Box::new(PictureLossIndication {
+                let mask = pli_published
+                    .upgrade()
+                    .map_or(0, |p| p.take_keyframe_layers());
+                let known = *pli_ssrcs.lock().unwrap_or_else(|e| e.into_inner());
+                let mut plis: Vec<Box<dyn rtc::rtcp::Packet>> = known
+                    .iter()
+                    .enumerate()
+                    .filter(|(layer, _)| mask == 0 || mask & (1 << layer) != 0)
+                    .filter_map(|(_, ssrc)| *ssrc)
+                    .map(|media_ssrc| {
+                        Box::new(PictureLossIndication {
                             sender_ssrc: 0,
-                            media_ssrc: ssrc,
-                        })])
-                        .await
-                        .is_ok()
+                            media_ssrc,
+                        }) as Box<dyn rtc::rtcp::Packet>
+                    })
+                    .collect();
+                if plis.is_empty() {
+                    plis.push(Box::new(PictureLossIndication {
+                        sender_ssrc: 0,
+                        media_ssrc: ssrc,
+                    }));
                 }
+                async move { track.write_rtcp(plis).await.is_ok() }
             },
         ));
 
@@ -121,15 +144,32 @@ impl TrackSink for PublishSink {
         let audio_level_ext = (kind == MediaKind::Audio).then(|| Arc::clone(&self.audio_level_ext));
         tokio::spawn(async move {
             let mut budget = FANOUT_BUDGET;
+            // SSRC -> layer, for the streams seen so far (at most a few).
+            let mut layer_by_ssrc: Vec<(u32, u8)> = Vec::with_capacity(MAX_LAYERS);
             while let Some(event) = track.poll().await {
                 match event {
+                    TrackRemoteEvent::OnOpen(init) => {
+                        let layer = layer_of_rid(init.rid.as_deref());
+                        note_layer(&mut layer_by_ssrc, &layer_ssrcs, init.ssrc, layer);
+                        tracing::debug!(track_id = %reader_track.id(), ssrc = init.ssrc, rid = ?init.rid, layer, "stream opened");
+                    }
                     TrackRemoteEvent::OnRtpPacket(packet) => {
                         MediaStats::incr(&stats.packets_in);
                         MediaStats::add(&stats.bytes_in, packet.payload.len() as u64);
                         if let Some(ext) = &audio_level_ext {
                             reader_track.note_audio_level(&packet, ext.load(Ordering::Relaxed));
                         }
-                        let written = reader_track.forward(packet);
+                        let ssrc = packet.header.ssrc;
+                        let layer = match layer_by_ssrc.iter().find(|(s, _)| *s == ssrc) {
+                            Some((_, layer)) => *layer,
+                            None => {
+                                let rid = track.rid(ssrc).await;
+                                let layer = layer_of_rid(rid.as_deref());
+                                note_layer(&mut layer_by_ssrc, &layer_ssrcs, ssrc, layer);
+                                layer
+                            }
+                        };
+                        let written = reader_track.forward(packet, layer);
                         budget = budget.saturating_sub(written.max(1));
                         if budget == 0 {
                             budget = FANOUT_BUDGET;
@@ -164,6 +204,26 @@ impl TrackSink for PublishSink {
     }
 }
 
+/// The SSRC of each simulcast layer of one track, as far as known.
+type LayerSsrcs = Arc<std::sync::Mutex<[Option<u32>; MAX_LAYERS]>>;
+
+/// Records that `ssrc` carries `layer`. Bounded: a publisher cycling SSRCs replaces entries
+/// rather than growing the list.
+fn note_layer(by_ssrc: &mut Vec<(u32, u8)>, ssrcs: &LayerSsrcs, ssrc: u32, layer: u8) {
+    by_ssrc.retain(|(s, l)| *s != ssrc && *l != layer);
+    if by_ssrc.len() >= MAX_LAYERS * 2 {
+        by_ssrc.remove(0);
+    }
+    by_ssrc.push((ssrc, layer));
+    if let Some(slot) = ssrcs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_mut(usize::from(layer))
+    {
+        *slot = Some(ssrc);
+    }
+}
+
 impl Publisher {
     /// Creates the publish connection for `participant_id`; its events go to `events`.
     pub async fn new(
@@ -188,6 +248,7 @@ impl Publisher {
                 active: Arc::clone(&active),
                 audio_level_ext: Arc::clone(&audio_level_ext),
             })),
+            estimate: None,
         };
         let pc = factory.build(ctx).await?;
         Ok(Self {

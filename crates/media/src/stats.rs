@@ -27,6 +27,8 @@ pub struct MediaStats {
     pub keyframe_requests_throttled: AtomicU64,
     /// Keyframe requests (PLI/FIR) received from subscribers.
     pub keyframe_requests_from_subscribers: AtomicU64,
+    /// Times a subscriber's video moved to another simulcast layer.
+    pub layer_switches: AtomicU64,
     /// Gauge, not a counter: down tracks (one per forwarded track per subscriber) alive now.
     pub subscribed_tracks: AtomicU64,
 }

@@ -2,9 +2,10 @@
 //! [`DownTrack`]: its own outgoing track and SSRC, written to by the publisher's reader task
 //! through a [`DownWriter`] (see [`crate::fanout`]).
 
+use crate::allocation::{self, Allocation, LayerControl};
 use crate::codecs;
 use crate::error::MediaError;
-use crate::fanout::{DownSink, Offered, PublishedTrack};
+use crate::fanout::{Arrival, DownSink, Offered, PublishedTrack};
 use crate::interceptor::is_keyframe_request;
 use crate::peer::{HandlerContext, MediaEvent, PeerFactory, random_ssrc};
 use crate::publisher::EarlyCandidates;
@@ -65,6 +66,15 @@ pub struct Subscriber {
     tracks: HashMap<TrackId, DownTrack>,
     stats: Arc<MediaStats>,
     early: EarlyCandidates,
+    /// Which simulcast layer each video track gets, from the bandwidth estimate.
+    allocation: Arc<Allocation>,
+    allocator: JoinHandle<()>,
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.allocator.abort();
+    }
 }
 
 impl Subscriber {
@@ -74,20 +84,25 @@ impl Subscriber {
         events: mpsc::Sender<MediaEvent>,
     ) -> Result<Self, MediaError> {
         let (connected_tx, connected) = watch::channel(false);
+        let allocation = Arc::new(Allocation::default());
         let ctx = HandlerContext {
             target: PcTarget::Subscribe,
             events,
             public_ip: factory.public_ip(),
             connected: connected_tx,
             on_track: None,
+            estimate: Some(Arc::clone(&allocation.estimate)),
         };
         let pc = factory.build(ctx).await?;
+        let allocator = tokio::spawn(allocation::run(Arc::clone(&allocation)));
         Ok(Self {
             pc,
             connected,
             tracks: HashMap::new(),
             stats: factory.stats_handle(),
             early: EarlyCandidates::default(),
+            allocation,
+            allocator,
         })
     }
 
@@ -99,6 +114,30 @@ impl Subscriber {
     /// How many tracks this subscriber receives.
     pub fn track_count(&self) -> usize {
         self.tracks.len()
+    }
+
+    /// Records the size (device pixels) the client renders video track `id` at; `None`: it did
+    /// not say. A zero size means it is not shown at all (scrolled away, a hidden tab): then
+    /// the track's video is not sent until it is shown again. Returns whether this subscriber
+    /// receives `id`.
+    pub fn set_view(&self, id: &TrackId, view: Option<(u32, u32)>) -> bool {
+        self.allocation.set_view(id, view)
+    }
+
+    /// The simulcast layer each received video track is forwarded at now (`None`: none yet,
+    /// or paused).
+    pub fn layers(&self) -> Vec<(TrackId, Option<u8>)> {
+        self.allocation.layers()
+    }
+
+    /// The bandwidth estimate toward this client, bits per second, once its transport
+    /// feedback produced one.
+    pub fn estimate(&self) -> Option<u64> {
+        let bps = self
+            .allocation
+            .estimate
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (bps > 0).then_some(bps)
     }
 
     /// Starts forwarding `published` to this subscriber. Takes effect for the client after the
@@ -140,16 +179,20 @@ impl Subscriber {
             .map_err(|e| MediaError::Webrtc(e.to_string()))?;
         self.offer_every_codec(&sender, &codec.mime_type).await;
 
+        let control = self.allocation.add(info.id.clone(), Arc::clone(&published));
         let sink_id = published.attach(Box::new(DownWriter {
             local: Arc::clone(&local),
             forwarder: Forwarder::new(info.kind == MediaKind::Video),
             ssrc,
             payload_type,
             connected: self.connected.clone(),
+            control: Arc::clone(&control),
+            stats: Arc::clone(&self.stats),
         }));
         let feedback = tokio::spawn(feedback_loop(
             local,
             Arc::clone(&published),
+            control,
             Arc::clone(&self.stats),
         ));
         // Counted here and uncounted in `DownTrack`'s drop, so removal, close and an abandoned
@@ -194,6 +237,7 @@ impl Subscriber {
         let Some(down) = self.tracks.remove(id) else {
             return false;
         };
+        self.allocation.remove(id);
         // Stop the tasks first: the feedback task may hold the track's event lock, which unbinding
         // needs.
         down.stop();
@@ -243,6 +287,8 @@ impl Subscriber {
 
     /// Stops every down track and closes the connection.
     pub async fn close(&mut self) {
+        self.allocator.abort();
+        self.allocation.clear();
         for (_, down) in self.tracks.drain() {
             down.stop();
         }
@@ -261,10 +307,20 @@ struct DownWriter {
     ssrc: u32,
     payload_type: u8,
     connected: watch::Receiver<bool>,
+    /// The layer the allocation wants, and where the layer being forwarded is reported.
+    control: Arc<LayerControl>,
+    stats: Arc<MediaStats>,
 }
 
 impl DownSink for DownWriter {
-    fn offer(&mut self, packet: &rtp::Packet, keyframe: bool) -> Offered {
+    fn offer(&mut self, packet: &rtp::Packet, arrival: &Arrival) -> Offered {
+        let wanted = self.control.target();
+        if wanted != self.forwarder.target_layer() {
+            self.forwarder.set_target(wanted);
+            if wanted.is_none() {
+                self.control.set_current(None);
+            }
+        }
         // Until DTLS is up, writes are silently dropped by webrtc-rs; treat that time as a gap so
         // video starts on a keyframe once the subscriber can actually receive it.
         if !*self.connected.borrow() {
@@ -274,10 +330,18 @@ impl DownSink for DownWriter {
         let meta = PacketMeta {
             seq: packet.header.sequence_number,
             timestamp: packet.header.timestamp,
-            keyframe,
+            keyframe: arrival.keyframe,
+            layer: arrival.layer,
+            at: arrival.at,
         };
         match self.forwarder.on_packet(meta) {
             Decision::Forward(rewrite) => {
+                if rewrite.switched && self.control.current() != Some(arrival.layer) {
+                    if self.control.current().is_some() {
+                        MediaStats::incr(&self.stats.layer_switches);
+                    }
+                    self.control.set_current(Some(arrival.layer));
+                }
                 // A fresh header: the publisher's extensions carry its connection's ids, which
                 // mean nothing (or something else) on this one.
                 let out = rtp::Packet {
@@ -309,6 +373,7 @@ impl DownSink for DownWriter {
                 }
             }
             Decision::Drop { request_keyframe } => Offered::WaitingKeyframe { request_keyframe },
+            Decision::Skip => Offered::Skipped,
         }
     }
 
@@ -317,10 +382,12 @@ impl DownSink for DownWriter {
     }
 }
 
-/// Relays the subscriber's keyframe requests for this track to its publisher.
+/// Relays the subscriber's keyframe requests for this track to its publisher, for the layer
+/// it receives.
 async fn feedback_loop(
     local: Arc<TrackLocalStaticRTP>,
     published: Arc<PublishedTrack>,
+    control: Arc<LayerControl>,
     stats: Arc<MediaStats>,
 ) {
     loop {
@@ -328,7 +395,10 @@ async fn feedback_loop(
             Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
                 if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
                     MediaStats::incr(&stats.keyframe_requests_from_subscribers);
-                    published.request_keyframe();
+                    match control.current() {
+                        Some(layer) => published.request_keyframe_on(layer),
+                        None => published.request_keyframe(),
+                    }
                 }
             }
             Some(_) => {}

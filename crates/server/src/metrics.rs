@@ -216,6 +216,12 @@ pub(crate) fn render(state: &AppState) -> String {
         get(&media.keyframe_requests_from_subscribers),
     );
     out.one(
+        "hearth_layer_switches_total",
+        Kind::Counter,
+        "Times a subscriber's video moved to another simulcast layer.",
+        get(&media.layer_switches),
+    );
+    out.one(
         "hearth_participants_resumed_total",
         Kind::Counter,
         "Participants who lost their signaling socket and resumed on a new one.",

@@ -45,7 +45,8 @@ impl TestSink {
 }
 
 impl DownSink for TestSink {
-    fn offer(&mut self, packet: &rtp::Packet, keyframe: bool) -> Offered {
+    fn offer(&mut self, packet: &rtp::Packet, arrival: &Arrival) -> Offered {
+        let keyframe = arrival.keyframe;
         if self.waiting.load(Ordering::Relaxed) {
             if !keyframe {
                 return Offered::WaitingKeyframe {
@@ -91,7 +92,7 @@ fn a_stalled_subscriber_loses_packets_without_holding_back_the_others() {
     let (_, stalled) = attach(&track, 4);
     let (_, healthy) = attach(&track, 200);
     for seq in 0..100 {
-        track.forward(packet(seq)); // never waits: this is a plain function call
+        track.forward(packet(seq), 0); // never waits: this is a plain function call
     }
     assert_eq!(
         healthy.got(),
@@ -121,13 +122,13 @@ fn keyframes_are_recognised_once_for_every_subscriber() {
     for sink in [&a, &b] {
         sink.waiting.store(true, Ordering::Relaxed);
     }
-    track.forward(vp8(1, false));
+    track.forward(vp8(1, false), 0);
     assert!(
         keyframe_rx.try_recv().is_ok(),
         "waiting subscribers ask once"
     );
-    track.forward(vp8(2, true));
-    track.forward(vp8(3, false));
+    track.forward(vp8(2, true), 0);
+    track.forward(vp8(3, false), 0);
     assert_eq!(a.got(), vec![2, 3]);
     assert_eq!(b.got(), vec![2, 3]);
 }
@@ -139,16 +140,16 @@ fn detached_and_ended_subscribers_stop_receiving() {
     let (_, b) = attach(&track, 8);
     track.detach(a_id);
     assert_eq!(track.subscriber_count(), 1);
-    track.forward(packet(1));
+    track.forward(packet(1), 0);
     assert_eq!(a.got(), Vec::<u16>::new());
     assert_eq!(b.got(), vec![1]);
     track.end();
     assert!(track.is_ended());
-    track.forward(packet(2));
+    track.forward(packet(2), 0);
     assert_eq!(b.got(), vec![1], "an ended track forwards nothing");
     let (_, late) = attach(&track, 8);
     assert_eq!(track.subscriber_count(), 0, "and takes no new subscribers");
-    track.forward(packet(3));
+    track.forward(packet(3), 0);
     assert!(late.got().is_empty());
 }
 
@@ -183,7 +184,7 @@ fn a_paused_track_forwards_nothing_and_resumes_on_a_keyframe() {
     let (track, mut keyframe_rx, stats) = track(MediaKind::Video);
     let (_, sub) = attach(&track, 16);
     track.set_paused(true);
-    track.forward(vp8(1, true));
+    track.forward(vp8(1, true), 0);
     assert!(sub.got().is_empty(), "muted: nothing forwarded");
     assert_eq!(MediaStats::get(&stats.dropped_paused), 1);
     track.set_paused(false);
@@ -193,8 +194,8 @@ fn a_paused_track_forwards_nothing_and_resumes_on_a_keyframe() {
         "subscribers restart video on a keyframe"
     );
     assert!(keyframe_rx.try_recv().is_ok(), "and one is requested");
-    track.forward(vp8(2, false));
-    track.forward(vp8(3, true));
+    track.forward(vp8(2, false), 0);
+    track.forward(vp8(3, true), 0);
     assert_eq!(sub.got(), vec![3]);
 }
 
@@ -236,7 +237,7 @@ fn a_tap_gets_packets_and_sender_reports_until_its_handle_is_dropped() {
         "a late tap hears the last report at once"
     );
     for seq in 0..5 {
-        track.forward(packet(seq));
+        track.forward(packet(seq), 0);
     }
     track.sender_report(8, 80);
     assert_eq!(*tap.taken.lock().unwrap(), vec![0, 1, 2]);
@@ -259,7 +260,7 @@ fn a_tap_gets_packets_and_sender_reports_until_its_handle_is_dropped() {
         1,
         "dropping the handle detaches the tap"
     );
-    track.forward(packet(9));
+    track.forward(packet(9), 0);
     assert_eq!(tap.taken.lock().unwrap().len(), 3);
 }
 
@@ -268,4 +269,34 @@ fn audio_never_asks_for_keyframes() {
     let (track, mut keyframe_rx, _) = track(MediaKind::Audio);
     track.request_keyframe();
     assert!(keyframe_rx.try_recv().is_err());
+}
+
+#[test]
+fn keyframe_requests_name_the_layers_asked_for() {
+    let (track, mut keyframe_rx, _) = track(MediaKind::Video);
+    track.request_keyframe_on(1);
+    track.request_keyframe_on(2);
+    assert!(keyframe_rx.try_recv().is_ok(), "the keyframe task is woken");
+    assert_eq!(track.take_keyframe_layers(), 0b110);
+    assert_eq!(track.take_keyframe_layers(), 0, "taken once");
+}
+
+#[test]
+fn a_tap_gets_one_layer_of_a_simulcast_track_the_highest() {
+    let (track, _rx, _) = track(MediaKind::Video);
+    let tap = Arc::new(CountingTap {
+        room: 100,
+        ..Default::default()
+    });
+    let _handle = track.attach_tap(Arc::clone(&tap) as Arc<dyn PacketTap>);
+    for seq in 0..4 {
+        track.forward(packet(seq), 0);
+        track.forward(packet(100 + seq), 2);
+    }
+    // Layer 0 came first, so its first packet went to the tap; from the first layer-2
+    // packet on, only layer 2 does.
+    assert_eq!(*tap.taken.lock().unwrap(), vec![0, 100, 101, 102, 103]);
+    let layers = track.layers();
+    assert_eq!(layers.len(), 3);
+    assert!(track.is_simulcast());
 }
