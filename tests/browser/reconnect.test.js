@@ -176,6 +176,10 @@ describe('reconnect', () => {
       // Media does not go through the proxy: the host keeps getting the attendee's video.
       await host.waitReceiving(attendee);
       assert.equal((await attendee.state()).status, 'joined', 'still in the session while reconnecting');
+      // A microphone turned off meanwhile is off at once locally, and the others learn it
+      // once the socket is back.
+      await attendee.page.click('#mic-button');
+      assert.equal(await attendee.page.getAttribute('#mic-button', 'aria-pressed'), 'true');
 
       proxy.refuse(false);
       await waitFor(`${attendee.name}'s status to clear`, async () => {
@@ -201,9 +205,12 @@ describe('reconnect', () => {
       assert.deepEqual(tile, { removals: 0, connected: true, id: attendeeId }, "the host's tile of the attendee stayed in place");
       assert.equal(await host.tileOf(attendee).count(), 1);
       assert.ok((await host.state()).participants.some((/** @type {any} */ p) => p.id === attendeeId));
+      await waitFor(`${host.name} to show ${attendee.name}'s microphone as off (switched while offline)`, async () =>
+        host.tileOf(attendee).locator('[data-testid="mic-muted"]').isVisible());
 
-      // Media still flows both ways, and chat works again.
-      await host.waitReceiving(attendee);
+      // Media still flows both ways (no audio from the attendee now: their microphone is off),
+      // and chat works again.
+      await host.waitReceiving(attendee, { audio: false });
       await attendee.waitReceiving(host);
       await attendee.say('Back from the tunnel');
       await waitChatFrom(host, attendee, 'Back from the tunnel');
