@@ -47,6 +47,23 @@ const CONNECT_TIMEOUT_MS = 5_000;
  * @property {CloseInfo} close the current socket is gone; `byClient` only after `close()`
  */
 
+/**
+ * How long to wait before the next socket, or `null` to give up. The last attempt is moved
+ * up to the deadline rather than skipped. Pure: the clock is a parameter.
+ * @param {object} at
+ * @param {number} at.attempts attempts made since the loss
+ * @param {number} at.lostAt when the socket was lost (ms)
+ * @param {number} at.now (ms)
+ * @param {number[]} [at.delays]
+ * @param {number} [at.giveUpMs]
+ * @returns {number | null}
+ */
+export function retryDelay({ attempts, lostAt, now, delays = RETRY_DELAYS_MS, giveUpMs = GIVE_UP_MS }) {
+  const left = lostAt + giveUpMs - now;
+  if (left <= 0) return null;
+  return Math.min(delays[Math.min(attempts, delays.length - 1)], left);
+}
+
 /** @extends {Emitter<LinkEvents>} */
 export class Link extends Emitter {
   /**
@@ -91,16 +108,15 @@ export class Link extends Emitter {
 
   /**
    * Schedules a new socket after the current one was lost, unless the give-up time since the
-   * loss has passed. The last attempt is moved up to the deadline rather than skipped.
+   * loss has passed (`retryDelay`).
    * @returns {boolean} whether an attempt is scheduled (false: give up)
    */
   retry() {
     if (this.closed) return false;
     const now = this.now();
     this.lostAt ??= now;
-    const left = this.lostAt + this.giveUpMs - now;
-    if (left <= 0) return false;
-    const delay = Math.min(this.delays[Math.min(this.attempts, this.delays.length - 1)], left);
+    const delay = retryDelay({ attempts: this.attempts, lostAt: this.lostAt, now, delays: this.delays, giveUpMs: this.giveUpMs });
+    if (delay === null) return false;
     this.attempts += 1;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
