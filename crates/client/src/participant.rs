@@ -25,7 +25,9 @@ use webrtc::peer_connection::PeerConnection;
 use crate::codec::opus;
 use crate::driver::{Ctx, Driver, drive};
 use crate::peer::{Handler, build_pc};
-use crate::publish::{NO_AUDIO_LEVEL, PublishOptions, send_media, watch_keyframe_requests};
+use crate::publish::{
+    NO_AUDIO_LEVEL, PublishOptions, mid_of_track, send_media, watch_keyframe_requests,
+};
 use crate::state::{RemoteTracks, Shared, Snapshot, Traffic, lock, lock_tracks};
 
 /// A headless participant. Dropping it closes everything (like closing a tab).
@@ -348,26 +350,44 @@ impl Participant {
             sources.insert(format!("{me}-screen"), hearth_proto::TrackSource::Screen);
         }
         for (kind, codec, label) in tracks {
-            let ssrc: u32 = rand::random::<u32>() | 1;
-            let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-                me.clone(),
-                format!("{me}-{label}"),
-                label.to_owned(),
-                kind,
-                vec![RTCRtpEncodingParameters {
+            // The camera in layers if asked: (SSRC, RID, bitrate) per stream.
+            let streams: Vec<(u32, &str, Option<u32>)> = match &options.simulcast {
+                Some(rates) if label == "video" && options.clip.is_none() => rates
+                    .iter()
+                    .zip(crate::publish::SIMULCAST_RIDS)
+                    .map(|(rate, rid)| (rand::random::<u32>() | 1, rid, Some(*rate)))
+                    .collect(),
+                _ => vec![(rand::random::<u32>() | 1, "", options.video_bitrate)],
+            };
+            let encodings = streams
+                .iter()
+                .map(|(ssrc, rid, _)| RTCRtpEncodingParameters {
                     rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
+                        rid: (*rid).to_owned(),
+                        ssrc: Some(*ssrc),
                         ..Default::default()
                     },
-                    codec,
+                    codec: codec.clone(),
                     ..Default::default()
-                }],
+                })
+                .collect();
+            let track_id = format!("{me}-{label}");
+            let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+                me.clone(),
+                track_id.clone(),
+                label.to_owned(),
+                kind,
+                encodings,
             )));
             publish
                 .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
                 .await
                 .map_err(|e| ClientError::Webrtc(e.to_string()))?;
-            locals.push((kind, track, ssrc));
+            let streams: Vec<(u32, String, Option<u32>)> = streams
+                .into_iter()
+                .map(|(ssrc, rid, rate)| (ssrc, rid.to_owned(), rate))
+                .collect();
+            locals.push((kind, track, track_id, streams));
         }
         let offer = publish
             .create_offer(None)
@@ -383,13 +403,18 @@ impl Participant {
             .publish_answer
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        self.send(ClientMessage::PublishOffer { sdp, sources })
-            .await;
+        self.send(ClientMessage::PublishOffer {
+            sdp: sdp.clone(),
+            sources,
+        })
+        .await;
         let answer = tokio::time::timeout(Duration::from_secs(10), rx)
             .await
             .map_err(|_| ClientError::Signal(SignalError::Timeout))?
             .map_err(|_| ClientError::Signal(SignalError::Closed))?;
         let level_ext = hearth_media::sdp::extmap_id(&answer, crate::peer::AUDIO_LEVEL_URI);
+        let rid_ext = hearth_media::sdp::extmap_id(&answer, crate::publish::RID_URI);
+        let mid_ext = hearth_media::sdp::extmap_id(&answer, crate::publish::MID_URI);
         if let Some(level) = options.audio_level {
             self.set_audio_level(level);
         }
@@ -399,41 +424,85 @@ impl Participant {
             .set_remote_description(answer)
             .await
             .map_err(|e| ClientError::Webrtc(e.to_string()))?;
-        for (kind, track, ssrc) in locals {
-            let me = me.clone();
-            let wants_keyframe = Arc::new(AtomicBool::new(true));
+        for (kind, track, track_id, streams) in locals {
+            let flags: Vec<(u32, Arc<AtomicBool>)> = streams
+                .iter()
+                .map(|(ssrc, _, _)| (*ssrc, Arc::new(AtomicBool::new(true))))
+                .collect();
             if kind == RtpCodecKind::Video {
                 self.tasks.push(tokio::spawn(watch_keyframe_requests(
                     Arc::clone(&track),
-                    Arc::clone(&wants_keyframe),
+                    flags.clone(),
                     Arc::clone(&self.state),
                 )));
             }
-            let state = Arc::clone(&self.state);
-            let options = options.clone();
-            let level = (kind == RtpCodecKind::Audio)
-                .then_some(level_ext)
-                .flatten()
-                .map(|ext| (ext, Arc::clone(&self.audio_level)));
-            self.tasks.push(tokio::spawn(async move {
-                match options.clip.clone() {
-                    Some((clip, sending)) => {
-                        crate::clip::send_clip(kind, track, ssrc, clip, sending, state).await;
+            // A simulcast layer is told apart by its RID; the SFU needs the MID to find the
+            // media section of an SSRC it was never told about.
+            let mid = mid_of_track(&sdp, &track_id);
+            for ((ssrc, rid, rate), (_, wants_keyframe)) in streams.into_iter().zip(flags) {
+                let mut fixed_extensions = Vec::new();
+                if !rid.is_empty() {
+                    if let (Some(id), Some(mid)) = (mid_ext, &mid) {
+                        fixed_extensions.push((id, bytes::Bytes::from(mid.clone().into_bytes())));
                     }
-                    None => {
-                        let sender = crate::publish::Sender {
-                            kind,
-                            track,
-                            ssrc,
-                            wants_keyframe,
-                            level,
-                        };
-                        send_media(sender, &me, options, state).await;
+                    if let Some(id) = rid_ext {
+                        fixed_extensions.push((id, bytes::Bytes::from(rid.into_bytes())));
                     }
                 }
-            }));
+                let mut options = options.clone();
+                if kind == RtpCodecKind::Video && rate.is_some() {
+                    options.video_bitrate = rate;
+                }
+                self.spawn_sender(
+                    kind,
+                    Arc::clone(&track),
+                    ssrc,
+                    wants_keyframe,
+                    fixed_extensions,
+                    options,
+                    level_ext,
+                );
+            }
         }
         Ok(())
+    }
+
+    /// Starts sending one RTP stream of a published track.
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_sender(
+        &mut self,
+        kind: RtpCodecKind,
+        track: Arc<TrackLocalStaticRTP>,
+        ssrc: u32,
+        wants_keyframe: Arc<AtomicBool>,
+        fixed_extensions: Vec<(u8, bytes::Bytes)>,
+        options: PublishOptions,
+        level_ext: Option<u8>,
+    ) {
+        let me = self.id.to_string();
+        let state = Arc::clone(&self.state);
+        let level = (kind == RtpCodecKind::Audio)
+            .then_some(level_ext)
+            .flatten()
+            .map(|ext| (ext, Arc::clone(&self.audio_level)));
+        self.tasks.push(tokio::spawn(async move {
+            match options.clip.clone() {
+                Some((clip, sending)) => {
+                    crate::clip::send_clip(kind, track, ssrc, clip, sending, state).await;
+                }
+                None => {
+                    let sender = crate::publish::Sender {
+                        kind,
+                        track,
+                        ssrc,
+                        wants_keyframe,
+                        level,
+                        fixed_extensions,
+                    };
+                    send_media(sender, &me, options, state).await;
+                }
+            }
+        }));
     }
 
     /// Sends `count` keyframe requests (PLI) for every video track received from `from`, as a

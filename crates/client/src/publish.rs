@@ -47,6 +47,36 @@ pub struct PublishOptions {
     /// Mark audio packets with this level (-dBov, 0 loudest, 127 silence; RFC 6464), as a
     /// browser does; `None` sends no level until `Participant::set_audio_level`.
     pub audio_level: Option<u8>,
+    /// Send the camera as simulcast: one layer per entry, at that many bits per second,
+    /// smallest first (at most three, RIDs `q`, `h`, `f` as the web client uses). Each layer
+    /// is its own RTP stream with its own SSRC, sequence numbers and keyframes, as a browser
+    /// sends them. `None`: one stream at `video_bitrate`.
+    pub simulcast: Option<Vec<u32>>,
+}
+
+/// The RIDs of simulcast layers, smallest first.
+pub const SIMULCAST_RIDS: [&str; 3] = ["q", "h", "f"];
+
+/// The header extension naming a simulcast stream's RID (RFC 8852).
+pub(crate) const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
+/// The header extension naming a packet's media section (RFC 8843).
+pub(crate) const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+
+/// The `a=mid` of the media section that sends MediaStreamTrack `track_id`, in `sdp`.
+pub(crate) fn mid_of_track(sdp: &str, track_id: &str) -> Option<String> {
+    let mut mid = None;
+    for line in sdp.lines().map(str::trim_end) {
+        if line.starts_with("m=") {
+            mid = None;
+        } else if let Some(m) = line.strip_prefix("a=mid:") {
+            mid = Some(m.to_owned());
+        } else if let Some(msid) = line.strip_prefix("a=msid:")
+            && msid.split_whitespace().nth(1) == Some(track_id)
+        {
+            return mid;
+        }
+    }
+    None
 }
 
 impl Default for PublishOptions {
@@ -62,25 +92,40 @@ impl Default for PublishOptions {
             frame_rate: 30,
             clip: None,
             audio_level: None,
+            simulcast: None,
         }
     }
 }
 
-/// Marks that the next video frame must be a keyframe whenever the server asks for one.
+/// Marks that the next video frame of a stream must be a keyframe whenever the server asks
+/// for one. `streams` maps each SSRC of the track (one per simulcast layer) to its flag; a
+/// request naming none of them marks them all.
 pub(crate) async fn watch_keyframe_requests(
     track: Arc<TrackLocalStaticRTP>,
-    wants_keyframe: Arc<AtomicBool>,
+    streams: Vec<(u32, Arc<AtomicBool>)>,
     state: Shared,
 ) {
     loop {
         match track.poll().await {
             Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
-                if packets
+                for packet in packets
                     .iter()
-                    .any(|p| hearth_media::is_keyframe_request(p.as_ref()))
+                    .filter(|p| hearth_media::is_keyframe_request(p.as_ref()))
                 {
                     lock(&state).keyframe_requests += 1;
-                    wants_keyframe.store(true, Ordering::Relaxed);
+                    let named: Vec<u32> = packet.destination_ssrc();
+                    let mut any = false;
+                    for (ssrc, flag) in &streams {
+                        if named.contains(ssrc) {
+                            flag.store(true, Ordering::Relaxed);
+                            any = true;
+                        }
+                    }
+                    if !any {
+                        for (_, flag) in &streams {
+                            flag.store(true, Ordering::Relaxed);
+                        }
+                    }
                 }
             }
             Some(_) => {}
@@ -101,6 +146,8 @@ pub(crate) struct Sender {
     pub wants_keyframe: Arc<AtomicBool>,
     /// Audio: the negotiated id of the level extension, and the level to put in it.
     pub level: Option<(u8, Arc<AtomicU8>)>,
+    /// Header extensions every packet carries (a simulcast layer's MID and RID), by id.
+    pub fixed_extensions: Vec<(u8, Bytes)>,
 }
 
 /// Sends synthetic media on `sender`'s track until aborted, counting what it sent into `state`.
@@ -111,6 +158,7 @@ pub(crate) async fn send_media(sender: Sender, me: &str, options: PublishOptions
         ssrc,
         wants_keyframe,
         level,
+        fixed_extensions,
     } = sender;
     let video = kind == RtpCodecKind::Video;
     let frame_rate = options.frame_rate.max(1);
@@ -172,6 +220,9 @@ pub(crate) async fn send_media(sender: Sender, me: &str, options: PublishOptions
                 },
                 payload,
             };
+            for (id, value) in &fixed_extensions {
+                let _ = packet.header.set_extension(*id, value.clone());
+            }
             if let Some((ext, value)) = &level {
                 let value = value.load(Ordering::Relaxed);
                 if value != NO_AUDIO_LEVEL {

@@ -30,6 +30,7 @@ const CLIENT_TYPES: &[&str] = &[
     "subscribe_answer",
     "candidate",
     "mute",
+    "track_view",
     "ping",
     "leave",
     "chat",
@@ -243,6 +244,11 @@ mod tests {
                 kind: crate::MediaKind::Audio,
                 muted: true,
             },
+            ClientMessage::TrackView {
+                track_id: crate::TrackId::from_string("t1"),
+                width: 640,
+                height: 360,
+            },
             ClientMessage::Ping { nonce: 1 },
             ClientMessage::Leave,
             ClientMessage::Chat { text: "hi".into() },
@@ -277,6 +283,7 @@ mod tests {
                 | ClientMessage::SubscribeAnswer { .. }
                 | ClientMessage::Candidate { .. }
                 | ClientMessage::Mute { .. }
+                | ClientMessage::TrackView { .. }
                 | ClientMessage::Ping { .. }
                 | ClientMessage::Leave
                 | ClientMessage::Chat { .. }

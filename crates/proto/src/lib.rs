@@ -37,6 +37,8 @@ pub const MAX_TITLE_CHARS: usize = 120;
 
 /// Longest chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 2000;
+/// Largest width or height a `track_view` may give: beyond any screen.
+pub const MAX_VIEW_PIXELS: u32 = 16_384;
 
 /// Most participants listed as speaking at once in `active_speaker`: more than a handful
 /// talking over each other is noise, and the list goes to everyone.

@@ -254,6 +254,18 @@ pub enum ClientMessage {
         /// Off (`true`) or on (`false`).
         muted: bool,
     },
+    /// The size the client shows a received video track at, in device pixels; 0x0 when it
+    /// is not shown (scrolled away, a minimised tab). The server forwards the smallest
+    /// simulcast layer that covers it, and none while it is not shown. Until a client says,
+    /// there is no limit.
+    TrackView {
+        /// A video track forwarded to this client.
+        track_id: TrackId,
+        /// Width, at most [`crate::MAX_VIEW_PIXELS`].
+        width: u32,
+        /// Height, at most [`crate::MAX_VIEW_PIXELS`].
+        height: u32,
+    },
     /// Application-level keepalive; the server answers `pong` with the same `nonce`.
     Ping {
         /// Echoed back.

@@ -174,6 +174,30 @@ impl Conn {
                     Err(e) => self.error(ErrorCode::InvalidCandidate, e.to_string()).await,
                 }
             }
+            ClientMessage::TrackView {
+                track_id,
+                width,
+                height,
+            } => {
+                let max = hearth_proto::MAX_VIEW_PIXELS;
+                if width > max || height > max {
+                    return self
+                        .error(
+                            ErrorCode::BadMessage,
+                            format!("track_view: width and height are at most {max}"),
+                        )
+                        .await;
+                }
+                if p.subscriber.set_view(&track_id, Some((width, height))) {
+                    Ok(())
+                } else {
+                    self.error(
+                        ErrorCode::UnknownTrack,
+                        format!("track {track_id} is not forwarded to you"),
+                    )
+                    .await
+                }
+            }
             ClientMessage::Mute { kind, muted } => {
                 let _ = p
                     .session
