@@ -10,10 +10,13 @@ import { Participant, startServer, startSession, waitFor, withBrowser } from './
 
 /**
  * A TCP proxy in front of the server. `cut` destroys every proxied socket (no WebSocket close
- * frame reaches either side); while `refusing`, new connections are dropped as they arrive.
+ * frame reaches either side); `freeze` keeps them open but carries nothing more on them, like
+ * a network that vanished without a word; while `refusing`, new connections are dropped as
+ * they arrive.
  * @typedef {object} Proxy
  * @property {string} url the proxy's http://127.0.0.1:<port>
  * @property {() => void} cut
+ * @property {() => void} freeze
  * @property {(refusing: boolean) => void} refuse
  * @property {() => Promise<void>} close
  */
@@ -26,6 +29,8 @@ async function startProxy(target) {
   const { hostname, port } = new URL(target);
   /** @type {Set<net.Socket>} */
   const sockets = new Set();
+  /** @type {Set<[net.Socket, net.Socket]>} */
+  const pairs = new Set();
   let refusing = false;
   const server = net.createServer((client) => {
     if (refusing) {
@@ -35,11 +40,15 @@ async function startProxy(target) {
     const upstream = net.connect(Number(port), hostname);
     sockets.add(client);
     sockets.add(upstream);
+    /** @type {[net.Socket, net.Socket]} */
+    const pair = [client, upstream];
+    pairs.add(pair);
     const drop = () => {
       client.destroy();
       upstream.destroy();
       sockets.delete(client);
       sockets.delete(upstream);
+      pairs.delete(pair);
     };
     for (const socket of [client, upstream]) {
       socket.on('error', drop);
@@ -55,6 +64,15 @@ async function startProxy(target) {
     cut: () => {
       for (const socket of sockets) socket.destroy();
       sockets.clear();
+    },
+    freeze: () => {
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+      pairs.clear();
     },
     refuse: (on) => {
       refusing = on;
@@ -217,6 +235,40 @@ describe('reconnect', () => {
       await waitChatFrom(attendee, attendee, 'Back from the tunnel');
       await host.say('Welcome back');
       await waitChatFrom(attendee, host, 'Welcome back');
+      host.assertNoServerErrors();
+      attendee.assertNoServerErrors();
+    });
+  });
+
+  test('a socket that goes silent without closing is given up and resumed', async () => {
+    await withBrowser('reconnect-silent', async (browser) => {
+      const host = await Participant.open(browser, 'Hana Host');
+      const attendee = await Participant.open(browser, 'Ari Attendee');
+      const title = 'Lift ride';
+      const invite = await startSession(server, host, title);
+      await attendee.joinByInvite(via(invite, proxy.url), title);
+      await attendee.waitJoined();
+      await waitMediaBothWays(host, attendee);
+      const attendeeId = attendee.id;
+      await watchTile(host, attendee);
+
+      // Nothing tells the browser: only its unanswered keepalive ping (every 15 s) can.
+      proxy.freeze();
+      await waitFor(`${attendee.name} to notice the silence and show "Reconnecting…"`, async () =>
+        (await statusLine(attendee)).text === 'Reconnecting…', { timeout: 45_000, interval: 250 });
+      await waitFor(`${attendee.name}'s status to clear`, async () => {
+        const state = await attendee.state();
+        return !state.reconnecting && !(await statusLine(attendee)).visible;
+      }, { timeout: 20_000 });
+      assert.equal((await attendee.state()).participantId, attendeeId, 'the same participant');
+      const tile = await host.page.evaluate(() => {
+        const w = /** @type {any} */ (window);
+        return { removals: w.testTileRemovals, connected: w.testTile.isConnected };
+      });
+      assert.deepEqual(tile, { removals: 0, connected: true }, "the host's tile of the attendee stayed in place");
+      await host.waitReceiving(attendee);
+      await attendee.say('Out of the lift');
+      await waitChatFrom(host, attendee, 'Out of the lift');
       host.assertNoServerErrors();
       attendee.assertNoServerErrors();
     });

@@ -90,6 +90,12 @@ export class Link extends Emitter {
     this.timer = undefined;
     /** @private set by `close`: no socket is opened after it */
     this.closed = false;
+    /**
+     * @private @type {SignalingClient[]} sockets given up on that are still open: closed once
+     * a new one is joined, when their close frame can no longer end us (and ends a leftover
+     * participant if the server did not hand us over)
+     */
+    this.stale = [];
   }
 
   /** Opens the first socket. */
@@ -138,6 +144,7 @@ export class Link extends Emitter {
   settled() {
     this.lostAt = null;
     this.attempts = 0;
+    this.dropStale();
   }
 
   /** Closes the current socket (with a close frame: the server ends us) and stops retrying. */
@@ -145,9 +152,15 @@ export class Link extends Emitter {
     this.closed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.dropStale();
     const client = this.client;
     if (client) client.close();
     else this.emit('close', { code: 1000, reason: 'bye', byClient: true });
+  }
+
+  /** @private */
+  dropStale() {
+    for (const client of this.stale.splice(0)) client.close();
   }
 
   /** @private */
@@ -171,6 +184,7 @@ export class Link extends Emitter {
       clearTimeout(abandon);
       if (this.client !== client) return;
       this.client = null;
+      if (client.lingering) this.stale.push(client);
       // Only our own `close()` counts as the client's: an abandoned attempt is a failure.
       this.emit('close', { ...info, byClient: this.closed });
     });

@@ -6,7 +6,11 @@ import { Emitter } from './emitter.js';
 /** The protocol version this client speaks (docs/protocol.md). */
 export const PROTOCOL_VERSION = 1;
 
-/** How often the client sends an application-level `ping` (the server pings too). */
+/**
+ * How often the client sends an application-level `ping` (the server pings too). A ping still
+ * unanswered at the next one means the socket is dead even if the browser has not noticed: a
+ * network that vanished (a Wi-Fi switch) sends no FIN, and TCP can take minutes to give up.
+ */
 const KEEPALIVE_MS = 15_000;
 
 /**
@@ -123,6 +127,7 @@ export const MAX_CHAT_CHARS = 2000;
  *   | {type: 'subscribe_answer', sdp: string}
  *   | {type: 'candidate', target: PcTarget, candidate: IceCandidate}
  *   | {type: 'mute', kind: MediaKind, muted: boolean}
+ *   | {type: 'track_view', track_id: string, width: number, height: number}
  *   | {type: 'ping', nonce: number}
  *   | {type: 'leave'}
  *   | {type: 'chat', text: string}
@@ -252,6 +257,14 @@ export class SignalingClient extends Emitter {
     this.closedByClient = false;
     /** @private */
     this.closed = false;
+    /** @private our last ping has had no answer yet (any frame from the server answers it) */
+    this.unanswered = false;
+  }
+
+  /** The socket is still open though this client gave up on it (`close` sends the close frame). */
+  get lingering() {
+    const state = this.socket?.readyState;
+    return state === WebSocket.OPEN || state === WebSocket.CONNECTING;
   }
 
   /** Opens the socket. Call once. */
@@ -262,7 +275,7 @@ export class SignalingClient extends Emitter {
     socket.addEventListener('open', () => {
       // The server pings too, but a page in a background tab may not see its pongs arrive in
       // time through some proxies; our own ping keeps intermediaries from idling us out.
-      this.keepalive = setInterval(() => this.send({ type: 'ping', nonce: ++this.nonce }), KEEPALIVE_MS);
+      this.keepalive = setInterval(() => this.tick(), KEEPALIVE_MS);
       this.emit('open', undefined);
     });
     socket.addEventListener('message', (event) => this.receive(event.data));
@@ -296,11 +309,26 @@ export class SignalingClient extends Emitter {
     }
   }
 
+  /** @private */
+  tick() {
+    if (this.unanswered) {
+      // Given up without a close frame: on a dead network it could not arrive, and on a live
+      // one it would end our participant, which the server instead hands to our next socket
+      // (this one then gets `replaced`).
+      console.warn('hearth: the server stopped answering; giving this socket up');
+      this.finish(4000, 'no answer to ping');
+      return;
+    }
+    this.unanswered = this.send({ type: 'ping', nonce: ++this.nonce });
+  }
+
   /**
    * @private
    * @param {unknown} data
    */
   receive(data) {
+    if (this.closed) return; // given up on: its messages no longer count
+    this.unanswered = false;
     if (typeof data !== 'string') {
       console.warn('hearth: ignoring a binary frame from the server');
       return;
