@@ -362,46 +362,36 @@ export class Call extends Emitter {
   resumed(message) {
     this.back();
     this.resumeToken = message.resume_token;
+    this.session = message.session;
     const change = resync({
       selfId: this.participantId,
       participants: this.participants,
       tracks: this.remote.announced,
       chat: this.chat,
     }, message);
-    for (const id of change.left) this.participantLeft(id);
-    for (const participant of change.arrived) {
-      this.participants.set(participant.id, participant);
-      this.emit('participant_added', participant);
-    }
-    for (const participant of change.updated) {
-      this.participants.set(participant.id, participant);
-      this.emit('participant_changed', participant);
-    }
-    for (const trackId of change.unpublished) {
-      const changed = this.remote.unannounce(trackId);
-      if (changed) this.emit('media', changed);
-    }
-    for (const track of change.published) {
-      const changed = this.remote.announce(track);
-      if (changed) this.emit('media', changed);
-    }
-    for (const chat of change.chat) this.addChat(chat);
-    this.session = message.session;
-    this.settings = message.settings;
-    this.emit('settings', message.settings);
-    this.waiting = message.waiting ?? [];
-    this.emit('waiting_list', this.waiting);
-    const invite = message.invite_url ?? null;
-    // Only a rotation is news; gaining or losing the link comes with a role change.
-    if (invite && this.inviteUrl && invite !== this.inviteUrl) this.emit('invite', invite);
-    this.inviteUrl = invite;
+    // Replayed as the messages the dead socket would have brought, so each change takes the
+    // path it always takes (and the UI needs no resume case).
+    /** @type {ServerMessage[]} */
+    const replay = [
+      ...change.left.map((id) => ({ type: /** @type {const} */ ('participant_left'), participant_id: id })),
+      ...change.arrived.map((participant) => ({ type: /** @type {const} */ ('participant_joined'), participant })),
+      ...change.updated.map((participant) => ({ type: /** @type {const} */ ('participant_updated'), participant })),
+      ...change.unpublished.map((id) => ({
+        type: /** @type {const} */ ('track_unpublished'), track_id: id, participant_id: this.remote.announced.get(id)?.participant_id ?? '',
+      })),
+      ...change.published.map((track) => ({ type: /** @type {const} */ ('track_published'), track })),
+      ...change.chat.map((chat) => ({ type: /** @type {const} */ ('chat'), message: chat })),
+      { type: 'settings_updated', settings: message.settings },
+      { type: 'waiting_updated', waiting: message.waiting ?? [] },
+    ];
+    if (this.self && this.self.role !== message.role) replay.push({ type: 'participant_updated', participant: { ...this.self, role: message.role } });
     const recording = message.recording ?? null;
-    if (recording?.id !== this.recording?.id) {
-      this.recording = recording;
-      this.emit('recording', { recording, error: null });
-    }
-    if (this.self && this.self.role !== message.role) this.updateSelf({ ...this.self, role: message.role });
-    else this.followPermissions();
+    if (recording?.id !== this.recording?.id) replay.push({ type: 'recording_updated', recording });
+    const invite = message.invite_url ?? null;
+    // Only a rotation is news; gaining or losing the link comes with the role change.
+    if (invite && this.inviteUrl && invite !== this.inviteUrl) replay.push({ type: 'invite_rotated', invite_url: invite });
+    else this.inviteUrl = invite;
+    for (const replayed of replay) this.handle(replayed);
     this.negotiator.resumed();
     const mutes = [...this.unsentMutes];
     this.unsentMutes.clear();
@@ -423,10 +413,7 @@ export class Call extends Emitter {
     this.emit('notice', 'The connection is back, but the server had let you go: you joined again as a new arrival.');
   }
 
-  /**
-   * Forgets everyone and closes both peer connections, ready to be someone new.
-   * @private
-   */
+  /** @private forgets everyone and closes both peer connections, ready to be someone new */
   startOver() {
     this.back();
     for (const id of [...this.participants.keys()]) this.participantLeft(id);
@@ -438,10 +425,7 @@ export class Call extends Emitter {
     this.emit('speakers', this.speakers);
   }
 
-  /**
-   * The new socket is joined: messages may go out again.
-   * @private
-   */
+  /** @private the new socket is joined: messages may go out again */
   back() {
     this.reconnecting = false;
     this.link.settled();
@@ -458,10 +442,7 @@ export class Call extends Emitter {
     this.emit('chat', message);
   }
 
-  /**
-   * @private
-   * @returns {Negotiator}
-   */
+  /** @private @returns {Negotiator} */
   createNegotiator() {
     return new Negotiator({
       sendPublishOffer: (sdp, sources) => this.send({ type: 'publish_offer', sdp, sources }),
@@ -481,10 +462,7 @@ export class Call extends Emitter {
     });
   }
 
-  /**
-   * @private
-   * @returns {RemoteMedia}
-   */
+  /** @private @returns {RemoteMedia} */
   createRemote() {
     return new RemoteMedia((participantId) => this.emit('media', participantId));
   }
