@@ -130,8 +130,23 @@ pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
         RtpCodecKind::Audio,
         Some(RTCRtpTransceiverDirection::Recvonly),
     )?;
+    // webrtc-rs registers the MID extension for video only (with the simulcast ones). A browser
+    // whose audio section had it refused while a simulcast video section accepted it later
+    // offers a new video section with another extension on the MID's id, and fails its own
+    // setLocalDescription ("RTP extension ID reassignment not supported"): then nobody can go
+    // on stage twice. Accepting it everywhere, as BUNDLE means it to be, keeps ids consistent.
+    engine.register_header_extension(
+        RTCRtpHeaderExtensionCapability {
+            uri: MID_URI.to_owned(),
+        },
+        RtpCodecKind::Audio,
+        None,
+    )?;
     Ok(engine)
 }
+
+/// The RFC 8843 MID header extension.
+pub const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
 /// The RFC 6464 audio level header extension.
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";

@@ -11,6 +11,7 @@
 //! which the controller attaches to the transport feedback that moved it: the one way the
 //! estimate leaves the chain.
 
+use crate::diversion::Diversions;
 use rtc::interceptor::{
     Attribute, AttributedPacket, Interceptor, Packet, StreamInfo, TaggedPacket,
 };
@@ -47,13 +48,21 @@ pub struct RtcpTap {
     outbound: VecDeque<TaggedPacket>,
     /// Where the latest bandwidth estimate goes (bits per second), if anyone wants it.
     estimate: Option<Arc<AtomicU64>>,
+    /// Publish connections: simulcast streams Hearth reads directly.
+    diversions: Option<Arc<Diversions>>,
 }
 
 impl RtcpTap {
-    /// A tap that also stores each new bandwidth estimate in `estimate`.
-    pub fn with_estimate(estimate: Arc<AtomicU64>) -> Self {
+    /// A tap that also stores each new bandwidth estimate in `estimate` (subscribe
+    /// connections) and diverts the streams in `diversions` (publish connections; see
+    /// [`crate::diversion`]).
+    pub(crate) fn new(
+        estimate: Option<Arc<AtomicU64>>,
+        diversions: Option<Arc<Diversions>>,
+    ) -> Self {
         Self {
-            estimate: Some(estimate),
+            estimate,
+            diversions,
             ..Self::default()
         }
     }
@@ -76,6 +85,31 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap {
     type Time = Instant;
 
     fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        let msg = match (&self.diversions, msg) {
+            (
+                Some(diversions),
+                TransportMessage {
+                    now,
+                    transport,
+                    message:
+                        AttributedPacket {
+                            attributes,
+                            packet: Packet::Rtp(rtp),
+                        },
+                },
+            ) => match diversions.take(rtp) {
+                None => return Ok(()),
+                Some(rtp) => TransportMessage {
+                    now,
+                    transport,
+                    message: AttributedPacket {
+                        attributes,
+                        packet: Packet::Rtp(rtp),
+                    },
+                },
+            },
+            (_, msg) => msg,
+        };
         let Packet::Rtcp(packets) = &msg.message.packet else {
             self.inbound.push_back(msg);
             return Ok(());

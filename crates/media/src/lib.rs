@@ -9,6 +9,7 @@
 mod allocation;
 mod codecs;
 mod config;
+mod diversion;
 mod error;
 mod fanout;
 mod interceptor;

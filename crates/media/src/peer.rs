@@ -3,6 +3,7 @@
 
 use crate::codecs;
 use crate::config::MediaConfig;
+use crate::diversion::Diversions;
 use crate::error::MediaError;
 use crate::fanout::PublishedTrack;
 use crate::interceptor::RtcpTap;
@@ -82,6 +83,8 @@ pub(crate) struct HandlerContext {
     pub on_track: Option<Arc<dyn TrackSink>>,
     /// Subscribe connections: where the bandwidth estimate toward the client goes.
     pub estimate: Option<Arc<AtomicU64>>,
+    /// Publish connections: the simulcast streams read past webrtc-rs's routing.
+    pub diversions: Option<Arc<Diversions>>,
 }
 
 /// Receives tracks from a publish connection.
@@ -213,7 +216,7 @@ impl PeerFactory {
         // then chosen by what the connection does.
         register_default_interceptors(Registry::new(), &mut engine)
             .map_err(|e| MediaError::Webrtc(e.to_string()))?;
-        let registry = interceptors_for(target, ctx.estimate.clone());
+        let registry = interceptors_for(target, ctx.estimate.clone(), ctx.diversions.clone());
         // Multicast DNS needs a multicast-capable interface, which containers and network
         // namespaces lack (build() then fails with ENODEV); Hearth advertises plain IPs anyway.
         // A browser's connectivity check often reaches the server before its trickled
@@ -263,7 +266,11 @@ pub(crate) const INITIAL_ESTIMATE: f64 = 1_000_000.0;
 /// The interceptors a connection needs. Every interceptor sees every packet, so the ones with
 /// nothing to do on a connection still cost a pass per packet: on a subscribe connection that
 /// was the receive-side three, once per forwarded packet.
-fn interceptors_for(target: PcTarget, estimate: Option<Arc<AtomicU64>>) -> Registry {
+fn interceptors_for(
+    target: PcTarget,
+    estimate: Option<Arc<AtomicU64>>,
+    diversions: Option<Arc<Diversions>>,
+) -> Registry {
     let registry = match target {
         // Receives media: asks for lost packets, reports reception, and gives the browser the
         // transport-wide feedback its bandwidth estimate runs on.
@@ -298,12 +305,9 @@ fn interceptors_for(target: PcTarget, estimate: Option<Arc<AtomicU64>>) -> Regis
                 .build(),
             ),
     };
-    // Keyframe requests and sender reports reach Hearth through this one (and the estimate).
-    let tap = match estimate {
-        Some(estimate) => RtcpTap::with_estimate(estimate),
-        None => RtcpTap::default(),
-    };
-    registry.with(Slot::from(14_000), tap)
+    // Keyframe requests and sender reports reach Hearth through this one (and the estimate,
+    // and diverted simulcast streams).
+    registry.with(Slot::from(14_000), RtcpTap::new(estimate, diversions))
 }
 
 /// A fresh random SSRC for an outgoing stream.
@@ -324,7 +328,7 @@ mod tests {
     #[test]
     fn each_connection_gets_the_interceptors_for_its_direction() {
         let names = |target| -> Vec<String> {
-            interceptors_for(target, None)
+            interceptors_for(target, None, None)
                 .slots()
                 .into_iter()
                 .map(|(_, name)| name)

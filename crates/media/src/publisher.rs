@@ -1,6 +1,7 @@
 //! The publish connection: the client offers, Hearth answers, and each incoming track becomes a
 //! [`PublishedTrack`] that subscribers attach to.
 
+use crate::diversion::{DIVERTED_QUEUE, Diversions};
 use crate::error::MediaError;
 use crate::fanout::{FANOUT_BUDGET, PublishedTrack, run_keyframe_requests};
 use crate::interceptor::sender_report;
@@ -47,6 +48,8 @@ struct PublishSink {
     active: Active,
     /// The id of the audio level extension on this connection, 0 until an answer maps it.
     audio_level_ext: Arc<AtomicU8>,
+    /// Simulcast streams read past webrtc-rs (see [`crate::diversion`]).
+    diversions: Arc<Diversions>,
 }
 
 #[async_trait::async_trait]
@@ -142,47 +145,57 @@ impl TrackSink for PublishSink {
         let events = self.events.clone();
         let stats = Arc::clone(&self.stats);
         let audio_level_ext = (kind == MediaKind::Audio).then(|| Arc::clone(&self.audio_level_ext));
+        let diversions = Arc::clone(&self.diversions);
+        let (diverted_tx, mut diverted_rx) = mpsc::channel(DIVERTED_QUEUE);
         tokio::spawn(async move {
             let mut budget = FANOUT_BUDGET;
             // SSRC -> layer, for the streams seen so far (at most a few).
             let mut layer_by_ssrc: Vec<(u32, u8)> = Vec::with_capacity(MAX_LAYERS);
-            while let Some(event) = track.poll().await {
-                match event {
-                    TrackRemoteEvent::OnOpen(init) => {
-                        let layer = layer_of_rid(init.rid.as_deref());
-                        note_layer(&mut layer_by_ssrc, &layer_ssrcs, init.ssrc, layer);
-                        tracing::debug!(track_id = %reader_track.id(), ssrc = init.ssrc, rid = ?init.rid, layer, "stream opened");
-                    }
-                    TrackRemoteEvent::OnRtpPacket(packet) => {
-                        MediaStats::incr(&stats.packets_in);
-                        MediaStats::add(&stats.bytes_in, packet.payload.len() as u64);
-                        if let Some(ext) = &audio_level_ext {
-                            reader_track.note_audio_level(&packet, ext.load(Ordering::Relaxed));
-                        }
-                        let ssrc = packet.header.ssrc;
-                        let layer = match layer_by_ssrc.iter().find(|(s, _)| *s == ssrc) {
-                            Some((_, layer)) => *layer,
-                            None => {
-                                let rid = track.rid(ssrc).await;
-                                let layer = layer_of_rid(rid.as_deref());
-                                note_layer(&mut layer_by_ssrc, &layer_ssrcs, ssrc, layer);
-                                layer
+            loop {
+                let packet = tokio::select! {
+                    event = track.poll() => match event {
+                        Some(TrackRemoteEvent::OnRtpPacket(packet)) => packet,
+                        Some(TrackRemoteEvent::OnOpen(init)) => {
+                            let layer = layer_of_rid(init.rid.as_deref());
+                            note_layer(&mut layer_by_ssrc, &layer_ssrcs, init.ssrc, layer);
+                            if init.rid.as_deref().is_some_and(|rid| !rid.is_empty()) {
+                                // A simulcast layer: read it directly from now on.
+                                diversions.divert(init.ssrc, diverted_tx.clone());
                             }
-                        };
-                        let written = reader_track.forward(packet, layer);
-                        budget = budget.saturating_sub(written.max(1));
-                        if budget == 0 {
-                            budget = FANOUT_BUDGET;
-                            tokio::task::yield_now().await;
+                            tracing::debug!(track_id = %reader_track.id(), ssrc = init.ssrc, rid = ?init.rid, layer, "stream opened");
+                            continue;
                         }
-                    }
-                    TrackRemoteEvent::OnRtcpPacket(packets) => {
-                        for (ntp, rtp) in packets.iter().filter_map(|p| sender_report(p.as_ref())) {
-                            reader_track.sender_report(ntp, rtp);
+                        Some(TrackRemoteEvent::OnRtcpPacket(packets)) => {
+                            for (ntp, rtp) in packets.iter().filter_map(|p| sender_report(p.as_ref())) {
+                                reader_track.sender_report(ntp, rtp);
+                            }
+                            continue;
                         }
+                        Some(TrackRemoteEvent::OnEnded | TrackRemoteEvent::OnError) | None => break,
+                        Some(_) => continue,
+                    },
+                    Some(packet) = diverted_rx.recv() => packet,
+                };
+                MediaStats::incr(&stats.packets_in);
+                MediaStats::add(&stats.bytes_in, packet.payload.len() as u64);
+                if let Some(ext) = &audio_level_ext {
+                    reader_track.note_audio_level(&packet, ext.load(Ordering::Relaxed));
+                }
+                let ssrc = packet.header.ssrc;
+                let layer = match layer_by_ssrc.iter().find(|(s, _)| *s == ssrc) {
+                    Some((_, layer)) => *layer,
+                    None => {
+                        let rid = track.rid(ssrc).await;
+                        let layer = layer_of_rid(rid.as_deref());
+                        note_layer(&mut layer_by_ssrc, &layer_ssrcs, ssrc, layer);
+                        layer
                     }
-                    TrackRemoteEvent::OnEnded | TrackRemoteEvent::OnError => break,
-                    _ => {}
+                };
+                let written = reader_track.forward(packet, layer);
+                budget = budget.saturating_sub(written.max(1));
+                if budget == 0 {
+                    budget = FANOUT_BUDGET;
+                    tokio::task::yield_now().await;
                 }
             }
             reader_track.end();
@@ -235,6 +248,7 @@ impl Publisher {
         let sources = Sources::default();
         let active = Active::default();
         let audio_level_ext = Arc::new(AtomicU8::new(0));
+        let diversions = Arc::new(Diversions::default());
         let ctx = HandlerContext {
             target: PcTarget::Publish,
             events: events.clone(),
@@ -247,8 +261,10 @@ impl Publisher {
                 sources: Arc::clone(&sources),
                 active: Arc::clone(&active),
                 audio_level_ext: Arc::clone(&audio_level_ext),
+                diversions: Arc::clone(&diversions),
             })),
             estimate: None,
+            diversions: Some(diversions),
         };
         let pc = factory.build(ctx).await?;
         Ok(Self {
@@ -281,6 +297,7 @@ impl Publisher {
             .into_iter()
             .filter_map(|s| s.track_id)
             .collect();
+        let offer_sdp = sdp.clone();
         let offer =
             RTCSessionDescription::offer(sdp).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
         self.pc
@@ -293,6 +310,7 @@ impl Publisher {
             .await
             .map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
         let sdp = answer.sdp.clone();
+        tracing::trace!(offer = %offer_sdp, answer = %sdp, "publish negotiation");
         let level_id = crate::sdp::extmap_id(&sdp, crate::codecs::AUDIO_LEVEL_URI).unwrap_or(0);
         self.audio_level_ext.store(level_id, Ordering::Relaxed);
         self.pc

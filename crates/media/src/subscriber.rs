@@ -92,6 +92,7 @@ impl Subscriber {
             connected: connected_tx,
             on_track: None,
             estimate: Some(Arc::clone(&allocation.estimate)),
+            diversions: None,
         };
         let pc = factory.build(ctx).await?;
         let allocator = tokio::spawn(allocation::run(Arc::clone(&allocation)));
