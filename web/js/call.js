@@ -195,6 +195,18 @@ export class Call extends Emitter {
   }
 
   /**
+   * Tells the server how large we show a received video, in device pixels (0 x 0: not shown),
+   * so it sends a layer that fits and none for what nobody sees. Lost while reconnecting: the
+   * server keeps the last size it was told.
+   * @param {string} trackId
+   * @param {number} width
+   * @param {number} height
+   */
+  showTrack(trackId, width, height) {
+    this.send({ type: 'track_view', track_id: trackId, width, height });
+  }
+
+  /**
    * @private
    * @param {ClientMessage} message
    * @returns {boolean} whether it went out

@@ -9,6 +9,20 @@
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
 
 /**
+ * The camera goes out in three layers (docs/protocol.md, "Simulcast"), smallest first: the
+ * server forwards each viewer the one its link and tile size call for, so a weak link or a
+ * thumbnail costs a viewer little, and nobody else loses quality for it. The browser drops
+ * layers its own uplink cannot carry, top first. A screen share stays one stream: its text
+ * must stay legible, and it rarely moves.
+ * @type {RTCRtpEncodingParameters[]}
+ */
+const SIMULCAST = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_200_000 },
+];
+
+/**
  * One track to send, and what it is (the server tells subscribers).
  * @typedef {object} Outgoing
  * @property {MediaStreamTrack} track
@@ -278,10 +292,13 @@ export class Negotiator {
     }
     // Audio first, then video: a stable m-line order makes SDP dumps easier to compare.
     const ordered = [...outgoing].sort((a, b) => Number(a.track.kind === 'video') - Number(b.track.kind === 'video'));
-    for (const { track } of ordered) {
+    for (const { track, source } of ordered) {
       if (this.transceivers.has(track.id)) continue;
       const stream = new MediaStream([track]);
-      this.transceivers.set(track.id, leg.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] }));
+      /** @type {RTCRtpTransceiverInit} */
+      const init = { direction: 'sendonly', streams: [stream] };
+      if (source === 'camera') init.sendEncodings = SIMULCAST;
+      this.transceivers.set(track.id, leg.pc.addTransceiver(track, init));
       changed = true;
     }
     this.sources = Object.fromEntries(outgoing.map(({ track, source }) => [track.id, source]));

@@ -10,6 +10,7 @@ import { SettingsPanel } from './panels/settings.js';
 import { canPublish, runsSession } from './permissions.js';
 import { RecordingControls } from './recording.js';
 import { Tile } from './tile.js';
+import { ViewReporter } from './views.js';
 
 /** @typedef {import('./call.js').Call} Call */
 /** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
@@ -77,6 +78,8 @@ export class RoomView {
     this.listeners = new AbortController();
     /** @private @type {(() => void)[]} */
     this.unsubscribe = [];
+    /** @private @readonly tells the server how large each remote video is shown */
+    this.views = new ViewReporter((trackId, width, height) => call.showTrack(trackId, width, height));
 
     const el = this.el;
     el.tiles.replaceChildren();
@@ -137,6 +140,7 @@ export class RoomView {
   destroy() {
     this.listeners.abort();
     for (const off of this.unsubscribe) off();
+    this.views.close();
     for (const tile of [...this.tiles.values(), ...this.screenTiles.values()]) tile.remove();
     this.tiles.clear();
     this.screenTiles.clear();
@@ -151,6 +155,7 @@ export class RoomView {
     const refresh = () => this.render();
     this.unsubscribe.push(
       call.on('joined', ({ session }) => {
+        this.views.forget();
         this.el.status.textContent = '';
         this.el.title.textContent = session.title;
         document.title = `${session.title} · Hearth`;
@@ -272,10 +277,13 @@ export class RoomView {
    * @param {string} participantId
    */
   removeTile(participantId) {
-    this.tiles.get(participantId)?.remove();
-    this.tiles.delete(participantId);
-    this.screenTiles.get(participantId)?.remove();
-    this.screenTiles.delete(participantId);
+    for (const tiles of [this.tiles, this.screenTiles]) {
+      const tile = tiles.get(participantId);
+      if (!tile) continue;
+      this.views.unwatch(tile.video);
+      tile.remove();
+      tiles.delete(participantId);
+    }
   }
 
   /**
@@ -293,6 +301,7 @@ export class RoomView {
       return;
     }
     tile?.setStream(media.camera);
+    if (tile) this.views.watch(tile.video);
     let screen = this.screenTiles.get(participantId);
     if (media.screen && !screen) {
       screen = new Tile({ participantId, name: participant.name, local: false, screen: true });
@@ -301,8 +310,11 @@ export class RoomView {
       this.screenTiles.set(participantId, screen);
       this.el.screens.append(screen.element);
     }
-    if (media.screen) screen?.setStream(media.screen);
-    else if (screen) {
+    if (media.screen && screen) {
+      screen.setStream(media.screen);
+      this.views.watch(screen.video);
+    } else if (screen) {
+      this.views.unwatch(screen.video);
       screen.remove();
       this.screenTiles.delete(participantId);
     }

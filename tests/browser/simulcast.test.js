@@ -1,0 +1,113 @@
+// Simulcast end to end in Chromium: the host's camera goes out in three layers, and the
+// attendee's picture follows the attendee's link. An nftables rule polices the attendee's
+// downlink (the UDP port its subscribe connection receives on) to ~300 kbit/s: the picture it
+// decodes gets smaller instead of freezing, and grows back when the limit is lifted.
+//
+// Shaping needs a network of its own: the test re-runs itself under `unshare --net` (root, and
+// `ip` and `nft`, which scripts/test installs), where only a loopback exists and the machine's
+// own is never touched.
+
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { Participant, launchBrowser, startServer, startSession, waitFor } from './helpers.js';
+
+const INSIDE = 'HEARTH_BROWSER_NETNS';
+const TABLE = 'hearth';
+
+/** @param {string} script */
+function nft(script) {
+  execFileSync('nft', ['-f', '-'], { input: script });
+}
+
+/**
+ * The UDP port the attendee's subscribe connection receives on: its selected local candidate.
+ * @param {Participant} participant
+ */
+async function subscribePort(participant) {
+  return participant.page.evaluate(async () => {
+    const pc = /** @type {RTCPeerConnection} */ (/** @type {any} */ (window).hearth.subscribePc);
+    const stats = [...(await pc.getStats()).values()];
+    const pair = stats.find((s) => s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated);
+    const local = stats.find((s) => s.type === 'local-candidate' && s.id === pair?.localCandidateId);
+    return /** @type {number} */ (local?.port ?? 0);
+  });
+}
+
+/**
+ * The width of the host's video as the attendee decodes it now.
+ * @param {Participant} attendee
+ * @param {Participant} host
+ */
+async function widthOf(attendee, host) {
+  const media = (await attendee.remoteMedia())[/** @type {string} */ (host.id)];
+  return media?.frameWidth ?? 0;
+}
+
+test('a viewer on a policed link gets a smaller picture, and the full one back after', { timeout: 240_000 }, async (t) => {
+  if (!process.env[INSIDE]) {
+    // Run as a plain script: node's test runner would see the nested run and skip it.
+    const env = { ...process.env, [INSIDE]: '1' };
+    delete env.NODE_TEST_CONTEXT;
+    const run = spawnSync('unshare', ['--net', '--', process.execPath, fileURLToPath(import.meta.url)], {
+      env,
+      stdio: 'inherit',
+    });
+    assert.equal(run.status, 0, 'the test inside its network namespace failed (unshare --net needs root)');
+    return;
+  }
+  execFileSync('ip', ['link', 'set', 'lo', 'up']);
+  const server = await startServer('simulcast');
+  const browser = await launchBrowser();
+  t.after(async () => {
+    await browser.close();
+    await server.stop();
+  });
+  const host = await Participant.open(browser, 'Hana Host');
+  const attendee = await Participant.open(browser, 'Ari Attendee');
+  const invite = await startSession(server, host, 'Simulcast');
+  await attendee.joinByInvite(invite, 'Simulcast');
+  await attendee.waitJoined();
+  await attendee.waitReceiving(host);
+
+  // The estimate starts at 1 Mbit/s and climbs; the picture settles at the largest layer.
+  let full = 0;
+  let steady = 0;
+  await waitFor('the attendee to settle on the largest layer', async () => {
+    const width = await widthOf(attendee, host);
+    steady = width === full ? steady + 1 : 0;
+    full = Math.max(full, width);
+    return full >= 400 && steady >= 10;
+  }, { timeout: 60_000, interval: 500 });
+  console.log(`full_width=${full}`);
+
+  const port = await subscribePort(attendee);
+  assert.ok(port > 0, 'the attendee has a selected candidate');
+  nft(`table inet ${TABLE} {
+    chain out {
+      type filter hook output priority 0; policy accept;
+      udp dport ${port} limit rate over 37 kbytes/second burst 8 kbytes drop
+    }
+  }`);
+  let limited = full;
+  await waitFor('a smaller picture under the limit', async () => {
+    limited = await widthOf(attendee, host);
+    return limited > 0 && limited <= full / 2;
+  }, { timeout: 60_000, interval: 500 });
+  // And it keeps playing: frames are still decoded at the smaller size.
+  const before = (await attendee.remoteMedia())[/** @type {string} */ (host.id)].framesDecoded;
+  await waitFor('frames decoded under the limit', async () => {
+    const now = (await attendee.remoteMedia())[/** @type {string} */ (host.id)].framesDecoded;
+    return now >= before + 30;
+  }, { timeout: 20_000, interval: 500 });
+  console.log(`limited_width=${limited}`);
+
+  nft(`flush chain inet ${TABLE} out`);
+  const liftedAt = Date.now();
+  await waitFor('the full picture back after the limit is lifted', async () => (await widthOf(attendee, host)) >= full, {
+    timeout: 90_000,
+    interval: 500,
+  });
+  console.log(`recovered_after_ms=${Date.now() - liftedAt}`);
+});

@@ -1,0 +1,59 @@
+// Video nobody looks at costs no bandwidth: when the attendee's tab is hidden, the page tells
+// the server (`track_view` 0x0) and the host's video stops arriving; the sound goes on. Shown
+// again, the video comes back. A thumbnail-sized tile gets a smaller layer than a large one.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Participant, launchBrowser, sleep, startServer, startSession, waitFor } from './helpers.js';
+
+/**
+ * Pretends the page went to the background (a minimised window, another tab in front), as far
+ * as the page can tell: `document.visibilityState` and its event.
+ * @param {Participant} participant
+ * @param {boolean} hidden
+ */
+async function setHidden(participant, hidden) {
+  await participant.page.evaluate((hidden) => {
+    Object.defineProperty(document, 'visibilityState', { value: hidden ? 'hidden' : 'visible', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+}
+
+test('a hidden page receives no video, and gets it back when shown', { timeout: 120_000 }, async (t) => {
+  const server = await startServer('views');
+  const browser = await launchBrowser();
+  t.after(async () => {
+    await browser.close();
+    await server.stop();
+  });
+  const host = await Participant.open(browser, 'Hana Host');
+  const attendee = await Participant.open(browser, 'Ari Attendee');
+  const invite = await startSession(server, host, 'Views');
+  await attendee.joinByInvite(invite, 'Views');
+  await attendee.waitJoined();
+  await attendee.waitReceiving(host);
+  const of = async () => (await attendee.remoteMedia())[/** @type {string} */ (host.id)];
+
+  await setHidden(attendee, true);
+  // The report settles for 250 ms and the server allocates every 500 ms; then it stops.
+  await sleep(1500);
+  const hidden = await of();
+  await sleep(3000);
+  const later = await of();
+  assert.equal(later.videoPackets, hidden.videoPackets, 'no video packets while hidden');
+  assert.ok(later.audioPackets > hidden.audioPackets + 50, 'the sound goes on');
+
+  await setHidden(attendee, false);
+  await waitFor('video again once shown', async () => (await of()).framesDecoded > later.framesDecoded + 30, { timeout: 20_000 });
+
+  // A small tile needs no more than the smallest layer.
+  await attendee.page.evaluate(() => {
+    const video = /** @type {HTMLVideoElement} */ (document.querySelector('[data-testid="tile"] video'));
+    video.style.width = '200px';
+    video.style.height = '112px';
+  });
+  await waitFor('a thumbnail gets the small layer', async () => {
+    const { frameWidth } = await of();
+    return frameWidth > 0 && frameWidth <= 240;
+  }, { timeout: 30_000, interval: 500 });
+});
