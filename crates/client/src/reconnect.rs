@@ -117,3 +117,46 @@ impl Participant {
         Ok(true)
     }
 }
+
+impl Participant {
+    /// Restarts ICE on both media connections, as the web client does when its media stays
+    /// disconnected (the network changed, or was gone longer than the server waits): the
+    /// publish connection with a new offer carrying new ICE credentials, the subscribe one by
+    /// asking the server (`ice_restart`), whose new offer the driver answers.
+    pub async fn restart_ice(&mut self) -> Result<(), ClientError> {
+        let webrtc = |e: webrtc::error::Error| ClientError::Webrtc(e.to_string());
+        self.send(ClientMessage::IceRestart {
+            target: hearth_proto::PcTarget::Subscribe,
+        })
+        .await;
+        let Some(publish) = self.publish.clone() else {
+            return Ok(());
+        };
+        publish.restart_ice().await.map_err(webrtc)?;
+        let offer = publish.create_offer(None).await.map_err(webrtc)?;
+        let sdp = offer.sdp.clone();
+        publish.set_local_description(offer).await.map_err(webrtc)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        *self
+            .publish_answer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        self.send(ClientMessage::PublishOffer {
+            sdp,
+            sources: Default::default(),
+        })
+        .await;
+        let answer = tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .map_err(|_| ClientError::Signal(SignalError::Timeout))?
+            .map_err(|_| ClientError::Signal(SignalError::Closed))?;
+        let answer = rtc::peer_connection::sdp::RTCSessionDescription::answer(answer)
+            .map_err(|e| ClientError::Webrtc(e.to_string()))?;
+        publish
+            .set_remote_description(answer)
+            .await
+            .map_err(webrtc)?;
+        lock(&self.state).ice_restarts += 1;
+        Ok(())
+    }
+}

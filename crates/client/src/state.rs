@@ -137,6 +137,8 @@ pub struct Snapshot {
     pub speaker_updates: u64,
     /// Times the server resumed us on a new signaling socket.
     pub resumes: u64,
+    /// ICE restarts this participant did (`Participant::restart_ice`).
+    pub ice_restarts: u64,
 }
 
 pub(crate) type Shared = Arc<Mutex<Snapshot>>;

@@ -71,6 +71,12 @@ struct Cli {
     /// at once.
     #[arg(long, env = "HEARTH_RESUME_GRACE_SECS", default_value_t = 30)]
     resume_grace_secs: u64,
+
+    /// Seconds a media connection may stay silent after it was noticed to be disconnected (5 s
+    /// of silence) before it counts as failed; then only an ICE restart from the client, which
+    /// the web client does by itself, brings its media back.
+    #[arg(long, env = "HEARTH_ICE_FAILED_SECS", default_value_t = 25)]
+    ice_failed_secs: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -100,6 +106,8 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             bind_ip: cli.rtc_ip,
             public_ip: cli.public_ip,
             ports: cli.udp_ports,
+            ice_failed: std::time::Duration::from_secs(cli.ice_failed_secs.max(1)),
+            ..MediaConfig::default()
         },
         data_dir: Some(cli.data_dir),
         api_key: cli.api_key.filter(|k| !k.is_empty()),

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// An inclusive range of UDP ports for media sockets. webrtc-rs gives every peer connection its
 /// own socket, so a range of N ports serves N/2 participants (publish + subscribe).
@@ -49,6 +50,12 @@ pub struct MediaConfig {
     pub public_ip: Option<IpAddr>,
     /// Ports to bind; `None` means any free port.
     pub ports: Option<PortRange>,
+    /// A media connection that hears nothing from its client this long counts as disconnected
+    /// (media may come back by itself, as after a short Wi-Fi dropout).
+    pub ice_disconnected: Duration,
+    /// A disconnected connection that stays silent this much longer has failed: only an ICE
+    /// restart from the client brings it back.
+    pub ice_failed: Duration,
 }
 
 impl Default for MediaConfig {
@@ -57,6 +64,9 @@ impl Default for MediaConfig {
             bind_ip: IpAddr::from([0, 0, 0, 0]),
             public_ip: None,
             ports: None,
+            // webrtc-rs's own defaults, which match browsers'.
+            ice_disconnected: Duration::from_secs(5),
+            ice_failed: Duration::from_secs(25),
         }
     }
 }

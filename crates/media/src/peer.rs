@@ -226,6 +226,11 @@ impl PeerFactory {
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_prflx_acceptance_min_wait(Some(std::time::Duration::ZERO))
+            .with_ice_timeouts(
+                Some(self.config.ice_disconnected),
+                Some(self.config.ice_failed),
+                None,
+            )
             .build();
         let configuration = RTCConfigurationBuilder::new()
             .with_bundle_policy(RTCBundlePolicy::MaxBundle)

@@ -248,6 +248,15 @@ impl Subscriber {
         true
     }
 
+    /// Makes the next offer restart ICE (new credentials, fresh candidates): how a client whose
+    /// network changed gets its media back.
+    pub async fn restart_ice(&self) -> Result<(), MediaError> {
+        self.pc
+            .restart_ice()
+            .await
+            .map_err(|e| MediaError::Webrtc(e.to_string()))
+    }
+
     /// Creates an offer reflecting the current set of tracks, applies it locally and returns its
     /// SDP.
     pub async fn create_offer(&self) -> Result<String, MediaError> {

@@ -31,6 +31,7 @@ const CLIENT_TYPES: &[&str] = &[
     "candidate",
     "mute",
     "track_view",
+    "ice_restart",
     "ping",
     "leave",
     "chat",
@@ -249,6 +250,9 @@ mod tests {
                 width: 640,
                 height: 360,
             },
+            ClientMessage::IceRestart {
+                target: crate::PcTarget::Subscribe,
+            },
             ClientMessage::Ping { nonce: 1 },
             ClientMessage::Leave,
             ClientMessage::Chat { text: "hi".into() },
@@ -284,6 +288,7 @@ mod tests {
                 | ClientMessage::Candidate { .. }
                 | ClientMessage::Mute { .. }
                 | ClientMessage::TrackView { .. }
+                | ClientMessage::IceRestart { .. }
                 | ClientMessage::Ping { .. }
                 | ClientMessage::Leave
                 | ClientMessage::Chat { .. }

@@ -266,6 +266,13 @@ pub enum ClientMessage {
         /// Height, at most [`crate::MAX_VIEW_PIXELS`].
         height: u32,
     },
+    /// The client's media connection lost connectivity: the server restarts ICE on its
+    /// subscribe connection with a new `subscribe_offer`. (The client restarts its publish
+    /// connection itself, with a `publish_offer` carrying new ICE credentials.)
+    IceRestart {
+        /// Must be `subscribe`.
+        target: PcTarget,
+    },
     /// Application-level keepalive; the server answers `pong` with the same `nonce`.
     Ping {
         /// Echoed back.

@@ -32,6 +32,8 @@ pub(crate) struct ServerMetrics {
     websocket_errors: Mutex<BTreeMap<&'static str, u64>>,
     /// Participants resumed on a new socket after losing theirs.
     resumes: AtomicU64,
+    /// ICE restarts of subscribe connections that clients asked for.
+    ice_restarts: AtomicU64,
 }
 
 impl ServerMetrics {
@@ -44,6 +46,16 @@ impl ServerMetrics {
     /// Counts a participant resumed on a new socket.
     pub(crate) fn resumed(&self) {
         self.resumes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an ICE restart a client asked for.
+    pub(crate) fn ice_restarted(&self) {
+        self.ice_restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// ICE restarts so far.
+    pub(crate) fn ice_restarts(&self) -> u64 {
+        self.ice_restarts.load(Ordering::Relaxed)
     }
 
     /// Counts one error message sent to a client.
@@ -220,6 +232,12 @@ pub(crate) fn render(state: &AppState) -> String {
         Kind::Counter,
         "Times a subscriber's video moved to another simulcast layer.",
         get(&media.layer_switches),
+    );
+    out.one(
+        "hearth_ice_restarts_total",
+        Kind::Counter,
+        "ICE restarts of subscribe connections that clients asked for (their network changed).",
+        server.ice_restarts(),
     );
     out.one(
         "hearth_participants_resumed_total",

@@ -10,7 +10,9 @@
 use hearth_client::{Participant, PublishOptions, Received};
 use hearth_e2e::netns::{self, counter_bytes, nft};
 use hearth_e2e::{LOCALHOST, TestServer, eventually};
+use hearth_media::MediaConfig;
 use hearth_proto::{MediaKind, ParticipantId};
+use hearth_server::ServerConfig;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -301,6 +303,81 @@ fn a_participant_cut_off_for_five_seconds_comes_back_without_a_new_join() {
         assert_eq!(g.resumes, 0, "no new join, not even a resume");
         assert!(g.errors.is_empty(), "{:?}", g.errors);
         assert_eq!(server.occupancy(&session).await.0, 2);
+        server.stop().await;
+    });
+}
+
+#[test]
+fn after_an_outage_longer_than_ice_waits_an_ice_restart_brings_media_back() {
+    if !netns::enter("after_an_outage_longer_than_ice_waits_an_ice_restart_brings_media_back") {
+        return;
+    }
+    netns::runtime().block_on(async {
+        // The server gives a silent connection up after 2 + 3 s (25 s more by default), so the
+        // outage below outlasts it: ICE has failed on the server's side, and consent checks
+        // alone never bring the connection back.
+        let server = TestServer::start_with(ServerConfig {
+            media: MediaConfig {
+                ice_disconnected: Duration::from_secs(2),
+                ice_failed: Duration::from_secs(3),
+                ..MediaConfig::default()
+            },
+            ..ServerConfig::default()
+        })
+        .await;
+        let (session, keys) = server.create_session("long outage").await;
+        let mut host = Participant::join(&server.base, &session, "Host", keys.host(), LOCALHOST)
+            .await
+            .unwrap();
+        host.publish(1).await.unwrap();
+        let mut guest = Participant::join(&server.base, &session, "Guest", keys.invite(), SHAPED)
+            .await
+            .unwrap();
+        guest.publish(1).await.unwrap();
+        let (hid, gid) = (host.id().clone(), guest.id().clone());
+        eventually("media flows both ways", WAIT, || {
+            intact_from(&host, &gid) > 20 && intact_from(&guest, &hid) > 20
+        })
+        .await;
+
+        nft(&format!(
+            "table inet {TABLE} {{
+                chain out {{
+                    type filter hook output priority 0; policy accept;
+                    ip saddr {SHAPED} meta l4proto udp drop
+                    ip daddr {SHAPED} meta l4proto udp drop
+                }}
+            }}"
+        ));
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        nft(&format!("delete table inet {TABLE}"));
+        // The link is back, but the server's side of it has failed: nothing flows.
+        let (to_host, to_guest) = (intact_from(&host, &gid), intact_from(&guest, &hid));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let stuck = (
+            intact_from(&host, &gid) - to_host,
+            intact_from(&guest, &hid) - to_guest,
+        );
+        assert_eq!(stuck, (0, 0), "a failed connection does not heal by itself");
+
+        guest.restart_ice().await.unwrap();
+        let (to_host, to_guest) = (intact_from(&host, &gid), intact_from(&guest, &hid));
+        eventually("media flows both ways after the ICE restart", WAIT, || {
+            intact_from(&host, &gid) > to_host + 100 && intact_from(&guest, &hid) > to_guest + 100
+        })
+        .await;
+        let g = guest.snapshot();
+        assert_eq!(
+            g.participant_id.as_ref(),
+            Some(&gid),
+            "the same participant"
+        );
+        assert_eq!(g.resumes, 0, "no new join");
+        assert!(g.errors.is_empty(), "{:?}", g.errors);
+        assert!(
+            !host.snapshot().left.contains(&gid),
+            "the host never saw the guest leave"
+        );
         server.stop().await;
     });
 }

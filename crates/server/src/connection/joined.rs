@@ -198,6 +198,28 @@ impl Conn {
                     .await
                 }
             }
+            ClientMessage::IceRestart { target } => match target {
+                PcTarget::Subscribe => {
+                    if let Err(e) = p.subscriber.restart_ice().await {
+                        return self
+                            .error(ErrorCode::Internal, format!("ICE restart: {e}"))
+                            .await;
+                    }
+                    self.state.metrics().ice_restarted();
+                    // The restart rides on the next subscribe_offer (after the outstanding
+                    // one is answered, if there is one).
+                    p.needs_offer = true;
+                    Ok(())
+                }
+                PcTarget::Publish => {
+                    self.error(
+                        ErrorCode::BadMessage,
+                        "restart the publish connection with a publish_offer carrying new ICE \
+                         credentials",
+                    )
+                    .await
+                }
+            },
             ClientMessage::Mute { kind, muted } => {
                 let _ = p
                     .session
