@@ -3,23 +3,14 @@
 // downlink (the UDP port its subscribe connection receives on) to ~300 kbit/s: the picture it
 // decodes gets smaller instead of freezing, and grows back when the limit is lifted.
 //
-// Shaping needs a network of its own: the test re-runs itself under `unshare --net` (root, and
-// `ip` and `nft`, which scripts/test installs), where only a loopback exists and the machine's
-// own is never touched.
+// Shaping needs a network of its own: see netns.js.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { Participant, launchBrowser, startServer, startSession, waitFor } from './helpers.js';
+import { enterNetns, nft } from './netns.js';
 
-const INSIDE = 'HEARTH_BROWSER_NETNS';
 const TABLE = 'hearth';
-
-/** @param {string} script */
-function nft(script) {
-  execFileSync('nft', ['-f', '-'], { input: script });
-}
 
 /**
  * The UDP port the attendee's subscribe connection receives on: its selected local candidate.
@@ -46,18 +37,7 @@ async function widthOf(attendee, host) {
 }
 
 test('a viewer on a policed link gets a smaller picture, and the full one back after', { timeout: 240_000 }, async (t) => {
-  if (!process.env[INSIDE]) {
-    // Run as a plain script: node's test runner would see the nested run and skip it.
-    const env = { ...process.env, [INSIDE]: '1' };
-    delete env.NODE_TEST_CONTEXT;
-    const run = spawnSync('unshare', ['--net', '--', process.execPath, fileURLToPath(import.meta.url)], {
-      env,
-      stdio: 'inherit',
-    });
-    assert.equal(run.status, 0, 'the test inside its network namespace failed (unshare --net needs root)');
-    return;
-  }
-  execFileSync('ip', ['link', 'set', 'lo', 'up']);
+  if (!enterNetns(import.meta.url)) return;
   const server = await startServer('simulcast');
   const browser = await launchBrowser();
   t.after(async () => {

@@ -460,6 +460,7 @@ export class Call extends Emitter {
       sendPublishOffer: (sdp, sources) => this.send({ type: 'publish_offer', sdp, sources }),
       sendSubscribeAnswer: (sdp) => this.send({ type: 'subscribe_answer', sdp }),
       sendCandidate: (target, candidate) => this.send({ type: 'candidate', target, candidate }),
+      requestSubscribeRestart: () => this.send({ type: 'ice_restart', target: 'subscribe' }),
       onRemoteTrack: (participantId, track, stream) => this.emit('media', this.remote.arrive(participantId, track, stream)),
       onConnectionState: (target, state) => {
         if (state !== 'failed') return;

@@ -4,6 +4,8 @@
 // Because each connection has exactly one offering side, there is no glare to resolve. This
 // module knows neither the DOM nor the WebSocket: it talks through the `NegotiationHooks`.
 
+import { watchIce } from './ice-watch.js';
+
 /** @typedef {import('./protocol.js').PcTarget} PcTarget */
 /** @typedef {import('./protocol.js').IceCandidate} IceCandidate */
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
@@ -40,6 +42,8 @@ const SIMULCAST = [
  * @property {(participantId: string, track: MediaStreamTrack, stream: MediaStream) => void} onRemoteTrack
  *   a track of another participant arrived on the subscribe connection
  * @property {(target: PcTarget, state: RTCPeerConnectionState) => void} onConnectionState
+ * @property {() => void} requestSubscribeRestart asks the server to restart ICE on the subscribe
+ *   connection (it offers; we cannot restart it ourselves)
  * @property {(target: PcTarget, what: string, error: unknown) => void} onError
  *   a negotiation step failed; the connection may be unusable
  */
@@ -130,6 +134,8 @@ class Leg {
     this.pc.addEventListener('connectionstatechange', () => {
       hooks.onConnectionState(target, this.pc.connectionState);
     });
+    /** @type {() => void} stops the ICE watch; set by the negotiator */
+    this.unwatch = () => {};
   }
 
   /** Call right after our SDP went out: candidates may follow it now. */
@@ -205,6 +211,7 @@ class Leg {
   }
 
   close() {
+    this.unwatch();
     this.pc.close();
   }
 }
@@ -270,7 +277,7 @@ export class Negotiator {
    */
   setOutgoing(outgoing) {
     if (!this.publishLeg && outgoing.length === 0) return;
-    const leg = this.publishLeg ?? new Leg('publish', this.config, this.hooks);
+    const leg = this.publishLeg ?? this.newPublishLeg();
     this.publishLeg = leg;
     const wanted = new Map(outgoing.map((entry) => [entry.track.id, entry]));
     let changed = false;
@@ -420,12 +427,27 @@ export class Negotiator {
   }
 
   /**
+   * The publish connection, restarting ICE by itself: a new offer with new credentials.
+   * @private
+   * @returns {Leg}
+   */
+  newPublishLeg() {
+    const leg = new Leg('publish', this.config, this.hooks);
+    leg.unwatch = watchIce(leg.pc, () => {
+      leg.pc.restartIce();
+      this.offerPublish(leg);
+    });
+    return leg;
+  }
+
+  /**
    * @private
    * @returns {Leg}
    */
   ensureSubscribeLeg() {
     if (this.subscribeLeg) return this.subscribeLeg;
     const leg = new Leg('subscribe', this.config, this.hooks);
+    leg.unwatch = watchIce(leg.pc, () => this.hooks.requestSubscribeRestart());
     leg.pc.addEventListener('track', (event) => {
       // The server offers each track with `msid:<participant_id> <track_id>`, so the stream
       // id names the publisher and the track id is the one from `track_published`.

@@ -128,6 +128,7 @@ export const MAX_CHAT_CHARS = 2000;
  *   | {type: 'candidate', target: PcTarget, candidate: IceCandidate}
  *   | {type: 'mute', kind: MediaKind, muted: boolean}
  *   | {type: 'track_view', track_id: string, width: number, height: number}
+ *   | {type: 'ice_restart', target: PcTarget}
  *   | {type: 'ping', nonce: number}
  *   | {type: 'leave'}
  *   | {type: 'chat', text: string}
