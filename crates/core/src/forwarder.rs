@@ -132,6 +132,19 @@ impl Forwarder {
         self.target
     }
 
+    /// `timestamp` of `layer`'s clock as this subscriber's clock has it, if known: `layer` is
+    /// the one forwarded now, or the one the stream will start on (nothing sent yet, so it
+    /// starts unshifted). How a sender report of the source maps onto the forwarded stream.
+    pub fn timestamp_for(&self, layer: u8, timestamp: u32) -> Option<u32> {
+        if self.current == Some(layer) {
+            Some(timestamp.wrapping_sub(self.ts_offset))
+        } else if !self.started && self.target == Some(layer) {
+            Some(timestamp)
+        } else {
+            None
+        }
+    }
+
     /// Chooses the layer this subscriber should receive, or none (`None`: stop sending video,
     /// e.g. the tile is not visible). Takes effect at the target layer's next keyframe; until
     /// then the current layer carries on.

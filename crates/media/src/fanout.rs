@@ -22,6 +22,7 @@ use rtc::rtp;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use taps::{TapStream, Tapped};
 use tokio::sync::mpsc;
 
 /// Subscriber writes a reader task does before it yields to the runtime. Its packets come from
@@ -116,8 +117,8 @@ pub struct PublishedTrack {
     keyframe_layers: AtomicU8,
     /// Per-layer bitrates and sizes.
     layers: LayerMeters,
-    /// The layer taps (the recorder) get: the highest seen. They store one stream, not all.
-    tap_layer: AtomicU8,
+    /// What taps (the recorder) get: one stream, the largest layer arriving.
+    tap_stream: Mutex<TapStream>,
     ended: AtomicBool,
     /// Set while the publisher is muted (by themselves or by a host): packets are not
     /// forwarded, so a remote mute holds even against a client that keeps sending.
@@ -132,6 +133,7 @@ pub struct PublishedTrack {
 
 impl PublishedTrack {
     pub(crate) fn new(info: TrackInfo, stats: Arc<MediaStats>) -> (Arc<Self>, mpsc::Receiver<()>) {
+        let tap_stream = Mutex::new(TapStream::new(info.kind == MediaKind::Video));
         let (keyframe_tx, keyframe_rx) = mpsc::channel(1);
         let track = Arc::new(Self {
             info,
@@ -140,7 +142,7 @@ impl PublishedTrack {
             keyframe_tx,
             keyframe_layers: AtomicU8::new(0),
             layers: LayerMeters::default(),
-            tap_layer: AtomicU8::new(0),
+            tap_stream,
             ended: AtomicBool::new(false),
             paused: AtomicBool::new(false),
             last_report: Mutex::new(None),
@@ -232,9 +234,17 @@ impl PublishedTrack {
     /// waiting. Returns how many sinks it went through, the measure of the work done (see
     /// [`FANOUT_BUDGET`]).
     pub(crate) fn forward(&self, packet: rtp::Packet, layer: u8) -> usize {
-        let at = Instant::now();
+        self.forward_at(packet, layer, Instant::now())
+    }
+
+    /// [`Self::forward`] of a packet that arrived `at`.
+    pub(crate) fn forward_at(&self, packet: rtp::Packet, layer: u8, at: Instant) -> usize {
         let layer = layer.min(MAX_LAYERS as u8 - 1);
-        self.layers.add(layer, packet.payload.len(), at);
+        if self.layers.add(layer, packet.payload.len(), at)
+            && let Some(best) = self.layers.highest_arriving()
+        {
+            self.lock_tap_stream().set_layer(best);
+        }
         let mut sinks = self.lock_sinks();
         if self.paused.load(Ordering::Relaxed) {
             MediaStats::add(&self.stats.dropped_paused, sinks.len() as u64);
@@ -245,10 +255,6 @@ impl PublishedTrack {
         if keyframe && let Some((w, h)) = vp8_keyframe_size(&packet.payload) {
             self.layers.set_size(layer, w, h);
         }
-        let tap_layer = self
-            .tap_layer
-            .fetch_max(layer, Ordering::Relaxed)
-            .max(layer);
         let arrival = Arrival {
             keyframe,
             layer,
@@ -256,13 +262,24 @@ impl PublishedTrack {
         };
         let packet = Arc::new(packet);
         let mut tally = Tally::default();
+        // What taps get of this packet, decided at the first tap.
+        let mut tapped: Option<Option<Arc<rtp::Packet>>> = None;
         for sink in sinks.iter_mut() {
             match &mut sink.tx {
                 SinkTx::Down(down) => tally.add(down.offer(&packet, &arrival)),
                 // A tap counts what it refuses itself: its losses are not a subscriber's.
                 SinkTx::Tap(tap) => {
-                    if layer == tap_layer {
-                        tap.offer(&packet);
+                    let out = tapped.get_or_insert_with(|| {
+                        match self.lock_tap_stream().packet(&packet, &arrival) {
+                            Tapped::Packet(p) => Some(p),
+                            Tapped::Nothing { request_keyframe } => {
+                                tally.request_keyframe |= request_keyframe;
+                                None
+                            }
+                        }
+                    });
+                    if let Some(p) = out {
+                        tap.offer(p);
                     }
                 }
             }
@@ -276,8 +293,17 @@ impl PublishedTrack {
         offered
     }
 
-    /// Passes the publisher's sender report to every tap (down tracks make their own).
-    pub(crate) fn sender_report(&self, ntp_time: u64, rtp_time: u32) {
+    fn lock_tap_stream(&self) -> std::sync::MutexGuard<'_, TapStream> {
+        self.tap_stream.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Passes the publisher's sender report for `layer`'s stream to every tap, on the taps'
+    /// clock; reports of layers taps do not get now are of no use to them. (Down tracks make
+    /// their own.)
+    pub(crate) fn sender_report(&self, layer: u8, ntp_time: u64, rtp_time: u32) {
+        let Some(rtp_time) = self.lock_tap_stream().report_time(layer, rtp_time) else {
+            return;
+        };
         *self.last_report.lock().unwrap_or_else(|e| e.into_inner()) = Some((ntp_time, rtp_time));
         for sink in self.lock_sinks().iter() {
             if let SinkTx::Tap(tap) = &sink.tx {
@@ -466,5 +492,6 @@ pub(crate) async fn run_keyframe_requests<F, Fut>(
     }
 }
 
+mod taps;
 #[cfg(test)]
 mod tests;

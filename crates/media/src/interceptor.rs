@@ -26,6 +26,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+/// A sender report's stream and clock mapping: (SSRC, NTP time, RTP time).
+pub(crate) fn sender_report_of(packet: &dyn rtc::rtcp::Packet) -> Option<(u32, u64, u32)> {
+    packet
+        .as_any()
+        .downcast_ref::<SenderReport>()
+        .map(|sr| (sr.ssrc, sr.ntp_time, sr.rtp_time))
+}
+
 /// Whether one RTCP packet asks for a keyframe.
 pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
     let any = packet.as_any();

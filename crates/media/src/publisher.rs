@@ -4,7 +4,7 @@
 use crate::diversion::{DIVERTED_QUEUE, Diversions};
 use crate::error::MediaError;
 use crate::fanout::{FANOUT_BUDGET, PublishedTrack, run_keyframe_requests};
-use crate::interceptor::sender_report;
+use crate::interceptor::sender_report_of;
 use crate::peer::{HandlerContext, MediaEvent, PeerFactory, TrackSink};
 use crate::simulcast::{MAX_LAYERS, layer_of_rid};
 use crate::stats::MediaStats;
@@ -166,8 +166,12 @@ impl TrackSink for PublishSink {
                             continue;
                         }
                         Some(TrackRemoteEvent::OnRtcpPacket(packets)) => {
-                            for (ntp, rtp) in packets.iter().filter_map(|p| sender_report(p.as_ref())) {
-                                reader_track.sender_report(ntp, rtp);
+                            for (ssrc, ntp, rtp) in packets.iter().filter_map(|p| sender_report_of(p.as_ref())) {
+                                let layer = layer_by_ssrc
+                                    .iter()
+                                    .find(|(s, _)| *s == ssrc)
+                                    .map_or(0, |(_, l)| *l);
+                                reader_track.sender_report(layer, ntp, rtp);
                             }
                             continue;
                         }

@@ -49,8 +49,9 @@ struct Window {
 }
 
 impl LayerMeters {
-    /// Counts one packet of `layer`, `bytes` long, arriving `at`.
-    pub(crate) fn add(&self, layer: u8, bytes: usize, at: Instant) {
+    /// Counts one packet of `layer`, `bytes` long, arriving `at`. Returns whether the bitrates
+    /// were just recomputed.
+    pub(crate) fn add(&self, layer: u8, bytes: usize, at: Instant) -> bool {
         let layer = usize::from(layer).min(MAX_LAYERS - 1);
         self.seen.fetch_max(layer as u32 + 1, Ordering::Relaxed);
         let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
@@ -65,7 +66,17 @@ impl LayerMeters {
                 *bytes = 0;
             }
             window.started = Some(at);
+            return true;
         }
+        false
+    }
+
+    /// The largest layer arriving now (as of the last window), if any.
+    pub(crate) fn highest_arriving(&self) -> Option<u8> {
+        (0..MAX_LAYERS)
+            .rev()
+            .find(|&i| self.bitrate[i].load(Ordering::Relaxed) > 0)
+            .map(|i| i as u8)
     }
 
     /// Notes the picture size a keyframe of `layer` declared.

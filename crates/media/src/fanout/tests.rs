@@ -2,6 +2,7 @@
 
 use super::*;
 use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
 
 fn track(kind: MediaKind) -> (Arc<PublishedTrack>, mpsc::Receiver<()>, Arc<MediaStats>) {
     let stats = Arc::new(MediaStats::default());
@@ -223,8 +224,8 @@ impl PacketTap for CountingTap {
 
 #[test]
 fn a_tap_gets_packets_and_sender_reports_until_its_handle_is_dropped() {
-    let (track, _kf, stats) = track(MediaKind::Video);
-    track.sender_report(7, 70);
+    let (track, _kf, stats) = track(MediaKind::Audio);
+    track.sender_report(0, 7, 70);
     let tap = Arc::new(CountingTap {
         room: 3,
         ..Default::default()
@@ -239,7 +240,7 @@ fn a_tap_gets_packets_and_sender_reports_until_its_handle_is_dropped() {
     for seq in 0..5 {
         track.forward(packet(seq), 0);
     }
-    track.sender_report(8, 80);
+    track.sender_report(0, 8, 80);
     assert_eq!(*tap.taken.lock().unwrap(), vec![0, 1, 2]);
     assert_eq!(
         MediaStats::get(&stats.dropped_overflow),
@@ -282,21 +283,60 @@ fn keyframe_requests_name_the_layers_asked_for() {
 }
 
 #[test]
-fn a_tap_gets_one_layer_of_a_simulcast_track_the_highest() {
-    let (track, _rx, _) = track(MediaKind::Video);
+fn a_tap_gets_one_continuous_stream_of_the_largest_layer() {
+    let (track, mut keyframe_rx, _) = track(MediaKind::Video);
     let tap = Arc::new(CountingTap {
-        room: 100,
+        room: 1000,
         ..Default::default()
     });
     let _handle = track.attach_tap(Arc::clone(&tap) as Arc<dyn PacketTap>);
-    for seq in 0..4 {
-        track.forward(packet(seq), 0);
-        track.forward(packet(100 + seq), 2);
+    let t0 = Instant::now();
+    let on = |layer: u8, ssrc: u32, seq: u16, ts: u32, key: bool| {
+        let mut p = vp8(seq, key);
+        p.header.ssrc = ssrc;
+        p.header.timestamp = ts;
+        (p, layer)
+    };
+    // 30 frames a second for a second: layer 0 (SSRC 10) and layer 2 (SSRC 12), each with its
+    // own numbering; keyframes on both at the start and on layer 2 again at frame 20.
+    for frame in 0..30u16 {
+        let at = t0 + Duration::from_millis(u64::from(frame) * 33);
+        let key = frame == 0;
+        for (p, layer) in [
+            on(0, 10, 1000 + frame, 90_000 + u32::from(frame) * 3000, key),
+            on(
+                2,
+                12,
+                50_000 + frame,
+                7_000_000 + u32::from(frame) * 3000,
+                key || frame == 20,
+            ),
+        ] {
+            track.forward_at(p, layer, at);
+        }
+        if frame == 16 {
+            // Layer 0's report is of no use to the taps; layer 2's is, on the taps' clock.
+            track.sender_report(0, 1, 90_000);
+            assert!(tap.reports.lock().unwrap().is_empty());
+            track.sender_report(2, 2, 7_000_000 + 16 * 3000);
+        }
     }
-    // Layer 0 came first, so its first packet went to the tap; from the first layer-2
-    // packet on, only layer 2 does.
-    assert_eq!(*tap.taken.lock().unwrap(), vec![0, 100, 101, 102, 103]);
-    let layers = track.layers();
-    assert_eq!(layers.len(), 3);
-    assert!(track.is_simulcast());
+    let taken = tap.taken.lock().unwrap().clone();
+    // Nothing until the layers were measured (500 ms), then layer 2 from its next keyframe on.
+    assert_eq!(taken.len(), 10, "frames 20..30 of layer 2: {taken:?}");
+    assert!(
+        taken.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+        "continuous: {taken:?}"
+    );
+    assert!(
+        keyframe_rx.try_recv().is_ok(),
+        "a keyframe was asked for on the chosen layer"
+    );
+    assert_eq!(track.take_keyframe_layers() & 0b100, 0b100);
+    // The report came before layer 2 started for the taps, but after it was chosen: the
+    // stream starts unshifted on it, so the report passed as is.
+    assert_eq!(
+        *tap.reports.lock().unwrap(),
+        vec![(2, 7_000_000 + 16 * 3000)]
+    );
 }
