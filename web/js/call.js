@@ -286,6 +286,9 @@ export class Call extends Emitter {
       case 'candidate':
         this.negotiator.handleCandidate(message.target, message.candidate);
         break;
+      case 'simulcast_layers':
+        this.negotiator.setLayers(message.track_id, message.active);
+        break;
       case 'chat':
         this.addChat(message.message);
         break;

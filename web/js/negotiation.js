@@ -419,6 +419,27 @@ export class Negotiator {
     leg.remoteCandidate(candidate);
   }
 
+  /**
+   * Sends or pauses each simulcast layer of one of our tracks, as the server asks: layers
+   * nobody receives cost our uplink and encoder for nothing. No renegotiation: only the
+   * encodings' `active` flags change.
+   * @param {string} trackId our MediaStreamTrack id
+   * @param {boolean[]} active one flag per layer, smallest first
+   */
+  setLayers(trackId, active) {
+    const sender = this.transceivers.get(trackId)?.sender;
+    if (!sender) return;
+    const parameters = sender.getParameters();
+    if (parameters.encodings.length !== active.length) return;
+    let changed = false;
+    parameters.encodings.forEach((encoding, i) => {
+      if (encoding.active !== active[i]) changed = true;
+      encoding.active = active[i];
+    });
+    if (!changed) return;
+    sender.setParameters(parameters).catch((error) => this.hooks.onError('publish', 'setParameters', error));
+  }
+
   /** Closes both connections; the negotiator is unusable afterwards. */
   close() {
     this.publishRefused();

@@ -199,6 +199,7 @@ export const MAX_CHAT_CHARS = 2000;
  *   | {type: 'recording_updated', recording: RecordingStatus | null, error?: string}
  *   | ActiveSpeakerMessage
  *   | {type: 'muted_by_host', kind: MediaKind}
+ *   | {type: 'simulcast_layers', track_id: string, active: boolean[]}
  *   | {type: 'pong', nonce: number}
  *   | ErrorMessage} ServerMessage
  */

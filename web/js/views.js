@@ -101,7 +101,7 @@ export class ViewReporter {
       const width = shown ? Math.round(video.clientWidth * scale) : 0;
       const height = shown ? Math.round(video.clientHeight * scale) : 0;
       for (const track of stream.getVideoTracks()) {
-        // An ended track is no longer forwarded; the server would answer unknown_track.
+        // An ended track is no longer forwarded: nothing to report.
         if (track.readyState !== 'ended') now.set(track.id, [width, height]);
       }
     }

@@ -186,6 +186,18 @@ pub(crate) async fn handle(
             s.participants.remove(&participant_id);
             s.left.push(participant_id);
         }
+        ServerMessage::SimulcastLayers { track_id, active } => {
+            // Pause or resume our layers as asked, like a browser's encodings[i].active.
+            let mut s = lock(&d.state);
+            if let Some(switches) = s.layer_switches.get(&track_id) {
+                for (switch, on) in switches.iter().zip(&active) {
+                    switch.store(*on, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            if s.layer_requests.len() < 1000 {
+                s.layer_requests.push((track_id, active));
+            }
+        }
         ServerMessage::TrackPublished { track } => {
             lock(&d.state).tracks.insert(track.id.to_string(), track);
         }

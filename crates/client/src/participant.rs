@@ -439,7 +439,18 @@ impl Participant {
             // A simulcast layer is told apart by its RID; the SFU needs the MID to find the
             // media section of an SSRC it was never told about.
             let mid = mid_of_track(&sdp, &track_id);
-            for ((ssrc, rid, rate), (_, wants_keyframe)) in streams.into_iter().zip(flags) {
+            let switches: Vec<Arc<AtomicBool>> = streams
+                .iter()
+                .map(|_| Arc::new(AtomicBool::new(true)))
+                .collect();
+            if streams.len() > 1 {
+                lock(&self.state)
+                    .layer_switches
+                    .insert(track_id.clone(), switches.clone());
+            }
+            for (((ssrc, rid, rate), (_, wants_keyframe)), on) in
+                streams.into_iter().zip(flags).zip(switches)
+            {
                 let mut fixed_extensions = Vec::new();
                 if !rid.is_empty() {
                     if let (Some(id), Some(mid)) = (mid_ext, &mid) {
@@ -456,8 +467,7 @@ impl Participant {
                 self.spawn_sender(
                     kind,
                     Arc::clone(&track),
-                    ssrc,
-                    wants_keyframe,
+                    (ssrc, wants_keyframe, on),
                     fixed_extensions,
                     options,
                     level_ext,
@@ -467,14 +477,13 @@ impl Participant {
         Ok(())
     }
 
-    /// Starts sending one RTP stream of a published track.
-    #[allow(clippy::too_many_arguments)]
+    /// Starts sending one RTP stream of a published track: `(ssrc, wants_keyframe, on)` are
+    /// its SSRC, its keyframe-request flag and its pause switch.
     fn spawn_sender(
         &mut self,
         kind: RtpCodecKind,
         track: Arc<TrackLocalStaticRTP>,
-        ssrc: u32,
-        wants_keyframe: Arc<AtomicBool>,
+        (ssrc, wants_keyframe, on): (u32, Arc<AtomicBool>, Arc<AtomicBool>),
         fixed_extensions: Vec<(u8, bytes::Bytes)>,
         options: PublishOptions,
         level_ext: Option<u8>,
@@ -498,6 +507,7 @@ impl Participant {
                         wants_keyframe,
                         level,
                         fixed_extensions,
+                        on,
                     };
                     send_media(sender, &me, options, state).await;
                 }

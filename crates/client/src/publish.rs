@@ -148,6 +148,9 @@ pub(crate) struct Sender {
     pub level: Option<(u8, Arc<AtomicU8>)>,
     /// Header extensions every packet carries (a simulcast layer's MID and RID), by id.
     pub fixed_extensions: Vec<(u8, Bytes)>,
+    /// Off while the server has this simulcast layer paused: nothing is sent, and the first
+    /// frame after it is back on is a keyframe (as browsers do).
+    pub on: Arc<AtomicBool>,
 }
 
 /// Sends synthetic media on `sender`'s track until aborted, counting what it sent into `state`.
@@ -159,6 +162,7 @@ pub(crate) async fn send_media(sender: Sender, me: &str, options: PublishOptions
         wants_keyframe,
         level,
         fixed_extensions,
+        on,
     } = sender;
     let video = kind == RtpCodecKind::Video;
     let frame_rate = options.frame_rate.max(1);
@@ -180,8 +184,18 @@ pub(crate) async fn send_media(sender: Sender, me: &str, options: PublishOptions
     let mut timestamp: u32 = rand::random();
     let mut counter: u32 = 0;
     let mut frame: u32 = 0;
+    let mut was_on = true;
     loop {
         ticker.tick().await;
+        let is_on = on.load(Ordering::Relaxed);
+        if !is_on {
+            was_on = false;
+            continue;
+        }
+        if !was_on {
+            was_on = true;
+            wants_keyframe.store(true, Ordering::Relaxed);
+        }
         let periodic = options
             .keyframe_every
             .is_some_and(|n| frame.is_multiple_of(n.max(1)));

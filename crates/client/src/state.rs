@@ -139,6 +139,10 @@ pub struct Snapshot {
     pub resumes: u64,
     /// ICE restarts this participant did (`Participant::restart_ice`).
     pub ice_restarts: u64,
+    /// Every `simulcast_layers` the server sent: (our track id, layers to send).
+    pub layer_requests: Vec<(String, Vec<bool>)>,
+    /// Our simulcast streams' on/off switches, by our track id, smallest layer first.
+    pub(crate) layer_switches: BTreeMap<String, Vec<Arc<std::sync::atomic::AtomicBool>>>,
 }
 
 pub(crate) type Shared = Arc<Mutex<Snapshot>>;

@@ -87,6 +87,10 @@ pub(crate) trait DownSink: Send {
     fn offer(&mut self, packet: &rtp::Packet, arrival: &Arrival) -> Offered;
     /// The subscriber missed packets (or the track resumes): restart video at a keyframe.
     fn on_gap(&mut self);
+    /// The simulcast layer this subscriber wants now, if any.
+    fn wanted_layer(&self) -> Option<u8> {
+        None
+    }
 }
 
 /// Where a sink's packets go.
@@ -228,6 +232,30 @@ impl PublishedTrack {
     /// Whether the publisher sends this track in more than one layer.
     pub fn is_simulcast(&self) -> bool {
         self.layers.is_simulcast()
+    }
+
+    /// The layers someone wants now, one bit each: a subscriber's target, and the top layer
+    /// while a tap (the recorder) is attached.
+    pub(crate) fn wanted_layers(&self) -> u32 {
+        let top = self.layers.count().saturating_sub(1);
+        self.lock_sinks()
+            .iter()
+            .filter_map(|sink| match &sink.tx {
+                SinkTx::Down(down) => down.wanted_layer().map(usize::from),
+                SinkTx::Tap(_) => Some(top),
+            })
+            .fold(0, |mask, layer| mask | (1 << layer.min(MAX_LAYERS - 1)))
+    }
+
+    /// How many simulcast layers have been seen.
+    pub(crate) fn layer_count(&self) -> usize {
+        self.layers.count()
+    }
+
+    /// Records which layers the publisher was asked to pause (one bit each), so that the
+    /// allocation still counts them as available.
+    pub(crate) fn set_paused_layers(&self, mask: u32) {
+        self.layers.set_paused(mask);
     }
 
     /// Offers a packet of simulcast `layer` (0 without simulcast) to every subscriber without

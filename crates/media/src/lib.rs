@@ -15,6 +15,7 @@ mod fanout;
 mod interceptor;
 mod levels;
 pub use interceptor::{RtcpTap, is_keyframe_request, sender_report};
+pub mod pausing;
 mod peer;
 mod publisher;
 pub mod sdp;

@@ -5,6 +5,7 @@ use crate::diversion::{DIVERTED_QUEUE, Diversions};
 use crate::error::MediaError;
 use crate::fanout::{FANOUT_BUDGET, PublishedTrack, run_keyframe_requests};
 use crate::interceptor::sender_report_of;
+use crate::pausing::{LayerPauser, TrackLayers};
 use crate::peer::{HandlerContext, MediaEvent, PeerFactory, TrackSink};
 use crate::simulcast::{MAX_LAYERS, layer_of_rid};
 use crate::stats::MediaStats;
@@ -24,6 +25,8 @@ use webrtc::peer_connection::PeerConnection;
 
 /// A participant's publish connection.
 pub struct Publisher {
+    /// Which simulcast layers the client was told to pause.
+    pauser: std::sync::Mutex<LayerPauser>,
     pc: Arc<dyn PeerConnection>,
     connected: watch::Receiver<bool>,
     early: EarlyCandidates,
@@ -272,6 +275,7 @@ impl Publisher {
         };
         let pc = factory.build(ctx).await?;
         Ok(Self {
+            pauser: std::sync::Mutex::new(LayerPauser::default()),
             pc,
             connected,
             early: EarlyCandidates::default(),
@@ -346,6 +350,43 @@ impl Publisher {
                 .send(MediaEvent::TrackEnded(track.id().clone()))
                 .await;
         }
+    }
+
+    /// The simulcast layers the client should send now, for each of its tracks whose set
+    /// changed since the last call (by the client's MediaStreamTrack id; one flag per layer,
+    /// smallest first). Call every second or so; see [`crate::pausing`].
+    pub fn layer_updates(&self, now: std::time::Instant) -> Vec<(String, Vec<bool>)> {
+        let tracks: Vec<(String, Arc<PublishedTrack>)> = self
+            .active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(id, t)| (id.clone(), Arc::clone(t)))
+            .collect();
+        let facts: Vec<TrackLayers<'_>> = tracks
+            .iter()
+            .map(|(id, t)| TrackLayers {
+                client_id: id,
+                count: t.layer_count(),
+                wanted: t.wanted_layers(),
+            })
+            .collect();
+        let changes = self
+            .pauser
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .update(now, &facts);
+        changes
+            .into_iter()
+            .filter_map(|(id, active)| {
+                let (_, track) = tracks.iter().find(|(t, _)| *t == id)?;
+                let count = track.layer_count();
+                let all = (1u32 << count) - 1;
+                track.set_paused_layers(all & !active);
+                tracing::debug!(track_id = %track.id(), active, "simulcast layers");
+                Some((id, (0..count).map(|i| active & (1 << i) != 0).collect()))
+            })
+            .collect()
     }
 
     /// Whether `sdp` (an offer) sends any media at all. An offer that only stops tracks needs

@@ -40,6 +40,10 @@ pub(crate) struct LayerMeters {
     height: [AtomicU32; MAX_LAYERS],
     /// Highest layer index seen so far, plus one (0: nothing yet).
     seen: AtomicU32,
+    /// Each layer's last non-zero bitrate: what a paused layer would cost again.
+    known: [AtomicU64; MAX_LAYERS],
+    /// Layers the publisher was asked to pause, one bit each.
+    paused: AtomicU32,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +67,9 @@ impl LayerMeters {
             for (i, bytes) in window.bytes.iter_mut().enumerate() {
                 let bps = (*bytes as f64 * 8.0 / secs) as u64;
                 self.bitrate[i].store(bps, Ordering::Relaxed);
+                if bps > 0 {
+                    self.known[i].store(bps, Ordering::Relaxed);
+                }
                 *bytes = 0;
             }
             window.started = Some(at);
@@ -86,16 +93,35 @@ impl LayerMeters {
         self.height[layer].store(height, Ordering::Relaxed);
     }
 
-    /// The layers seen so far, smallest first.
+    /// The layers seen so far, smallest first. A layer paused at Hearth's request counts at
+    /// its last known bitrate: it can be had again by asking (a layer the publisher stopped by
+    /// itself, for its own uplink, counts as not arriving).
     pub(crate) fn snapshot(&self) -> Vec<Layer> {
         let seen = self.seen.load(Ordering::Relaxed) as usize;
+        let paused = self.paused.load(Ordering::Relaxed);
         (0..seen.min(MAX_LAYERS))
-            .map(|i| Layer {
-                bitrate: self.bitrate[i].load(Ordering::Relaxed),
-                width: self.width[i].load(Ordering::Relaxed),
-                height: self.height[i].load(Ordering::Relaxed),
+            .map(|i| {
+                let bitrate = match self.bitrate[i].load(Ordering::Relaxed) {
+                    0 if paused & (1 << i) != 0 => self.known[i].load(Ordering::Relaxed),
+                    bps => bps,
+                };
+                Layer {
+                    bitrate,
+                    width: self.width[i].load(Ordering::Relaxed),
+                    height: self.height[i].load(Ordering::Relaxed),
+                }
             })
             .collect()
+    }
+
+    /// How many layers were seen (the top one is `count - 1`).
+    pub(crate) fn count(&self) -> usize {
+        (self.seen.load(Ordering::Relaxed) as usize).min(MAX_LAYERS)
+    }
+
+    /// Records which layers the publisher was asked to pause.
+    pub(crate) fn set_paused(&self, mask: u32) {
+        self.paused.store(mask, Ordering::Relaxed);
     }
 
     /// Whether more than one layer arrives.

@@ -390,6 +390,10 @@ impl DownSink for DownWriter {
     fn on_gap(&mut self) {
         self.forwarder.on_gap();
     }
+
+    fn wanted_layer(&self) -> Option<u8> {
+        self.control.target()
+    }
 }
 
 /// Relays the subscriber's keyframe requests for this track to its publisher, for the layer

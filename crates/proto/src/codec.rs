@@ -53,6 +53,7 @@ const SERVER_TYPES: &[&str] = &[
     "participant_joined",
     "participant_updated",
     "participant_left",
+    "simulcast_layers",
     "track_published",
     "track_unpublished",
     "publish_answer",

@@ -83,8 +83,6 @@ pub enum ErrorCode {
     /// The participant on this socket resumed on a newer connection (the same page
     /// reconnected before this socket was noticed to be dead).
     Replaced,
-    /// The message names a track that is not forwarded to you (it may just have ended).
-    UnknownTrack,
 }
 
 impl ErrorCode {
@@ -127,7 +125,6 @@ impl ErrorCode {
             Self::ExportUnavailable => "export_unavailable",
             Self::ExportBusy => "export_busy",
             Self::Replaced => "replaced",
-            Self::UnknownTrack => "unknown_track",
         }
     }
 
@@ -206,7 +203,6 @@ mod tests {
             ErrorCode::ExportUnavailable,
             ErrorCode::ExportBusy,
             ErrorCode::Replaced,
-            ErrorCode::UnknownTrack,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -395,6 +395,15 @@ pub enum ServerMessage {
         /// Who.
         participant_id: ParticipantId,
     },
+    /// To a simulcast publisher: which layers of one of its tracks to send. Layers nobody
+    /// receives are paused (saving the publisher's uplink and encoder) and resumed when someone
+    /// wants them again; the smallest always stays on.
+    SimulcastLayers {
+        /// The publisher's own MediaStreamTrack id (the msid it offered).
+        track_id: String,
+        /// One flag per layer, smallest first: send it (`true`) or pause it.
+        active: Vec<bool>,
+    },
     /// Someone published a track; a `subscribe_offer` carrying it follows.
     TrackPublished {
         /// The track.

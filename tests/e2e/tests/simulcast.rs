@@ -259,3 +259,83 @@ async fn a_video_the_viewer_does_not_show_is_not_sent() {
         server.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layers_nobody_receives_are_paused_at_the_publisher_and_resumed_when_wanted() {
+    let server = TestServer::start().await;
+    let (session, keys) = server.create_session("paused layers").await;
+    let mut publisher = Participant::join(&server.base, &session, "P", keys.host(), LOCALHOST)
+        .await
+        .unwrap();
+    publisher.publish_with(simulcast_camera()).await.unwrap();
+    let pid = publisher.id().clone();
+    let viewer = Participant::join(&server.base, &session, "V", keys.invite(), LOCALHOST)
+        .await
+        .unwrap();
+    eventually("the viewer plays video", Duration::from_secs(30), || {
+        video_from(&viewer, &pid).1 > 30
+    })
+    .await;
+    let sent_rate = || async {
+        let before = publisher.snapshot().bytes_sent;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        (publisher.snapshot().bytes_sent - before) * 8 / 2
+    };
+    let all_on = sent_rate().await;
+    let track = viewer
+        .snapshot()
+        .received
+        .iter()
+        .find(|(_, r)| r.from == pid.as_str() && r.kind == Some(MediaKind::Video))
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    // The only viewer hides the tile: nobody wants the two larger layers.
+    viewer.send(view(&track, 0, 0)).await;
+    eventually(
+        "the publisher is told to pause them",
+        Duration::from_secs(10),
+        || {
+            publisher
+                .snapshot()
+                .layer_requests
+                .iter()
+                .any(|(_, active)| active == &[true, false, false])
+        },
+    )
+    .await;
+    let paused = sent_rate().await;
+    println!("publisher sends {all_on} bit/s with every layer on, {paused} with two paused");
+    assert!(
+        paused < all_on / 4,
+        "the publisher's uplink shrinks to the smallest layer: {all_on} -> {paused}"
+    );
+    // Shown again: the layers come back, and the viewer gets the top one.
+    viewer.send(view(&track, 1280, 720)).await;
+    eventually(
+        "the publisher is told to resume them",
+        Duration::from_secs(10),
+        || {
+            publisher
+                .snapshot()
+                .layer_requests
+                .last()
+                .is_some_and(|(_, active)| active == &[true, true, true])
+        },
+    )
+    .await;
+    let detailed = || {
+        let (bytes, frames) = video_from(&viewer, &pid);
+        (bytes, frames)
+    };
+    let start = detailed();
+    eventually(
+        "the viewer gets the top layer again",
+        Duration::from_secs(20),
+        || {
+            let (bytes, frames) = detailed();
+            frames > start.1 + 30 && (bytes - start.0) / (frames - start.1) > 4000
+        },
+    )
+    .await;
+    server.stop().await;
+}

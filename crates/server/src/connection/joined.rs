@@ -24,6 +24,9 @@ impl Conn {
         let idle_after = self.state.config().idle_timeout;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         let mut idle_check = tokio::time::interval(Duration::from_millis(500).min(idle_after));
+        // How often a simulcast publisher hears which of its layers anyone receives.
+        let mut layer_check = tokio::time::interval(Duration::from_secs(1));
+        layer_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !p.left {
             tokio::select! {
                 frame = self.socket.recv() => {
@@ -52,6 +55,11 @@ impl Conn {
                 _ = idle_check.tick() => {
                     if self.last_heard.elapsed() > idle_after {
                         self.error(ErrorCode::IdleTimeout, "nothing received for too long").await?;
+                    }
+                }
+                _ = layer_check.tick() => {
+                    for (track_id, active) in p.publisher.layer_updates(std::time::Instant::now()) {
+                        self.reply(&ServerMessage::SimulcastLayers { track_id, active }).await?;
                     }
                 }
                 () = wait_shutdown(&mut shutdown) => {
@@ -188,15 +196,13 @@ impl Conn {
                         )
                         .await;
                 }
-                if p.subscriber.set_view(&track_id, Some((width, height))) {
-                    Ok(())
-                } else {
-                    self.error(
-                        ErrorCode::UnknownTrack,
-                        format!("track {track_id} is not forwarded to you"),
-                    )
-                    .await
+                // A track that is not (or no longer) forwarded is ignored: tracks end at any
+                // moment, and a page reporting the size of a tile being removed did nothing
+                // wrong.
+                if !p.subscriber.set_view(&track_id, Some((width, height))) {
+                    tracing::debug!(%track_id, "track_view for a track not forwarded");
                 }
+                Ok(())
             }
             ClientMessage::IceRestart { target } => match target {
                 PcTarget::Subscribe => {
