@@ -495,3 +495,27 @@ export async function withBrowser(name, body, options) {
     await browser.close();
   }
 }
+
+/**
+ * A fresh server and browser with a host and an attendee in a session, each receiving the
+ * other's media; both are closed when test `t` ends.
+ * @param {import('node:test').TestContext} t
+ * @param {string} name server log name
+ * @param {string} title session title
+ * @param {{serverArgs?: string[]}} [options]
+ */
+export async function hostAndAttendee(t, name, title, { serverArgs = [] } = {}) {
+  const server = await startServer(name, { args: serverArgs });
+  const browser = await launchBrowser();
+  t.after(async () => {
+    await browser.close();
+    await server.stop();
+  });
+  const host = await Participant.open(browser, 'Hana Host');
+  const attendee = await Participant.open(browser, 'Ari Attendee');
+  const invite = await startSession(server, host, title);
+  await attendee.joinByInvite(invite, title);
+  const joined = await attendee.waitJoined();
+  await attendee.waitReceiving(host);
+  return { server, browser, host, attendee, joined };
+}

@@ -6,25 +6,16 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Participant, launchBrowser, sleep, startServer, startSession, waitFor } from './helpers.js';
+import { Participant, hostAndAttendee, sleep, waitFor } from './helpers.js';
 import { enterNetns, nft } from './netns.js';
 
 const TABLE = 'hearth';
 
 test('after a long outage the pages restart ICE and media comes back', { timeout: 240_000 }, async (t) => {
   if (!enterNetns(import.meta.url)) return;
-  const server = await startServer('ice-restart', { args: ['--ice-failed-secs', '3'] });
-  const browser = await launchBrowser();
-  t.after(async () => {
-    await browser.close();
-    await server.stop();
+  const { server, host, attendee, joined } = await hostAndAttendee(t, 'ice-restart', 'Outage', {
+    serverArgs: ['--ice-failed-secs', '3'],
   });
-  const host = await Participant.open(browser, 'Hana Host');
-  const attendee = await Participant.open(browser, 'Ari Attendee');
-  const invite = await startSession(server, host, 'Outage');
-  await attendee.joinByInvite(invite, 'Outage');
-  const joined = await attendee.waitJoined();
-  await attendee.waitReceiving(host);
   await host.waitReceiving(attendee);
   const ids = [(await host.state()).participantId, joined.participantId];
 

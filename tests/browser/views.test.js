@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Participant, launchBrowser, sleep, startServer, startSession, waitFor } from './helpers.js';
+import { Participant, hostAndAttendee, sleep, waitFor } from './helpers.js';
 
 /**
  * Pretends the page went to the background (a minimised window, another tab in front), as far
@@ -21,18 +21,7 @@ async function setHidden(participant, hidden) {
 }
 
 test('a hidden page receives no video, and gets it back when shown', { timeout: 120_000 }, async (t) => {
-  const server = await startServer('views');
-  const browser = await launchBrowser();
-  t.after(async () => {
-    await browser.close();
-    await server.stop();
-  });
-  const host = await Participant.open(browser, 'Hana Host');
-  const attendee = await Participant.open(browser, 'Ari Attendee');
-  const invite = await startSession(server, host, 'Views');
-  await attendee.joinByInvite(invite, 'Views');
-  await attendee.waitJoined();
-  await attendee.waitReceiving(host);
+  const { host, attendee } = await hostAndAttendee(t, 'views', 'Views');
   const of = async () => (await attendee.remoteMedia())[/** @type {string} */ (host.id)];
 
   await setHidden(attendee, true);

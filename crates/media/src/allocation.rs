@@ -82,7 +82,8 @@ struct Entry {
 pub(crate) struct Allocation {
     entries: Mutex<Vec<Entry>>,
     /// The congestion controller's latest estimate toward this subscriber, bits per second;
-    /// 0 until the first transport feedback (a client that sends none is not limited).
+    /// 0 until the first transport feedback (until then the allocation assumes the
+    /// estimator's starting point).
     pub(crate) estimate: Arc<AtomicU64>,
 }
 
@@ -162,14 +163,22 @@ impl Allocation {
             .collect();
         let in_force: Vec<Option<u8>> = video.iter().map(|e| e.control.target()).collect();
         let estimate = self.estimate.load(Ordering::Relaxed);
+        // Audio first: what is left is video's.
         let budget = if estimate == 0 {
-            u64::MAX
+            // No transport feedback yet: start where the estimator will. (Judging the
+            // allocation against this guess would rule out rates the link never refused.)
+            (crate::peer::INITIAL_ESTIMATE as u64).saturating_sub(audio)
         } else {
-            // Audio first: what is left is video's.
             let for_video = estimate.saturating_sub(audio);
             headroom.budget(now, for_video, cost(&demands, &in_force))
         };
-        let chosen = allocate(budget, &demands);
+        // Keep what is in force while it still fits with an eighth to spare: layer rates wobble
+        // (keyframes), and every switch costs the viewer a keyframe wait.
+        let chosen = if allocate(budget.saturating_add(budget / 8), &demands) == in_force {
+            in_force.clone()
+        } else {
+            allocate(budget, &demands)
+        };
         if cost(&demands, &chosen) > cost(&demands, &in_force) {
             headroom.upgraded(now);
         }

@@ -80,6 +80,19 @@ pub(crate) struct Arrival {
     pub at: Instant,
 }
 
+impl Arrival {
+    /// What a [`hearth_core::Forwarder`] is told about `packet`.
+    pub(crate) fn meta(&self, packet: &rtp::Packet) -> hearth_core::PacketMeta {
+        hearth_core::PacketMeta {
+            seq: packet.header.sequence_number,
+            timestamp: packet.header.timestamp,
+            keyframe: self.keyframe,
+            layer: self.layer,
+            at: self.at,
+        }
+    }
+}
+
 /// A subscriber's down track as the fan-out sees it. Called from the publisher's reader task
 /// with the track's subscriber list locked, so it must never block or wait.
 pub(crate) trait DownSink: Send {

@@ -44,7 +44,13 @@ pub(crate) struct LayerMeters {
     known: [AtomicU64; MAX_LAYERS],
     /// Layers the publisher was asked to pause, one bit each.
     paused: AtomicU32,
+    /// Windows left during which a layer just resumed still counts at its known bitrate: it
+    /// measures nothing until its first packets are in, and must not look absent meanwhile.
+    resuming: [AtomicU32; MAX_LAYERS],
 }
+
+/// Measuring windows a resumed layer is given to show up again (2 s).
+const RESUME_GRACE_WINDOWS: u32 = 4;
 
 #[derive(Debug, Default)]
 struct Window {
@@ -70,6 +76,8 @@ impl LayerMeters {
                 if bps > 0 {
                     self.known[i].store(bps, Ordering::Relaxed);
                 }
+                let _ = self.resuming[i]
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
                 *bytes = 0;
             }
             window.started = Some(at);
@@ -101,8 +109,9 @@ impl LayerMeters {
         let paused = self.paused.load(Ordering::Relaxed);
         (0..seen.min(MAX_LAYERS))
             .map(|i| {
+                let held = paused & (1 << i) != 0 || self.resuming[i].load(Ordering::Relaxed) > 0;
                 let bitrate = match self.bitrate[i].load(Ordering::Relaxed) {
-                    0 if paused & (1 << i) != 0 => self.known[i].load(Ordering::Relaxed),
+                    0 if held => self.known[i].load(Ordering::Relaxed),
                     bps => bps,
                 };
                 Layer {
@@ -121,7 +130,12 @@ impl LayerMeters {
 
     /// Records which layers the publisher was asked to pause.
     pub(crate) fn set_paused(&self, mask: u32) {
-        self.paused.store(mask, Ordering::Relaxed);
+        let before = self.paused.swap(mask, Ordering::Relaxed);
+        for (i, resuming) in self.resuming.iter().enumerate() {
+            if before & !mask & (1 << i) != 0 {
+                resuming.store(RESUME_GRACE_WINDOWS, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Whether more than one layer arrives.
@@ -133,6 +147,47 @@ impl LayerMeters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paused_layer_counts_at_its_last_bitrate_until_it_is_back() {
+        let meters = LayerMeters::default();
+        let t0 = Instant::now();
+        let window = |n: u64, layers: &[u8]| {
+            for i in 0..10u64 {
+                let at = t0 + Duration::from_millis(n * 500 + i * 50);
+                for &layer in layers {
+                    meters.add(layer, 1000, at);
+                }
+            }
+            meters.add(0, 0, t0 + Duration::from_millis((n + 1) * 500));
+        };
+        window(0, &[0, 1]);
+        window(1, &[0, 1]);
+        let known = meters.snapshot()[1].bitrate;
+        assert!(known > 0);
+        meters.set_paused(0b10);
+        window(2, &[0]);
+        assert_eq!(
+            meters.snapshot()[1].bitrate,
+            known,
+            "paused: still on offer"
+        );
+        meters.set_paused(0);
+        window(3, &[0]);
+        assert_eq!(
+            meters.snapshot()[1].bitrate,
+            known,
+            "resumed, not arriving yet"
+        );
+        for n in 4..8 {
+            window(n, &[0]);
+        }
+        assert_eq!(
+            meters.snapshot()[1].bitrate,
+            0,
+            "it never came back: absent"
+        );
+    }
 
     #[test]
     fn rids_map_to_layers_smallest_first() {

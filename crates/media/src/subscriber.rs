@@ -11,7 +11,7 @@ use crate::peer::{HandlerContext, MediaEvent, PeerFactory, random_ssrc};
 use crate::publisher::EarlyCandidates;
 use crate::stats::MediaStats;
 use futures_util::FutureExt;
-use hearth_core::{Decision, Forwarder, PacketMeta};
+use hearth_core::{Decision, Forwarder};
 use hearth_proto::{IceCandidate, MediaKind, PcTarget, TrackId};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -337,14 +337,7 @@ impl DownSink for DownWriter {
             self.forwarder.on_gap();
             return Offered::NotReady;
         }
-        let meta = PacketMeta {
-            seq: packet.header.sequence_number,
-            timestamp: packet.header.timestamp,
-            keyframe: arrival.keyframe,
-            layer: arrival.layer,
-            at: arrival.at,
-        };
-        match self.forwarder.on_packet(meta) {
+        match self.forwarder.on_packet(arrival.meta(packet)) {
             Decision::Forward(rewrite) => {
                 if rewrite.switched && self.control.current() != Some(arrival.layer) {
                     if self.control.current().is_some() {

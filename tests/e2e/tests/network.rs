@@ -89,6 +89,43 @@ fn drop_at_random(selector: &str, percent: u32) {
     ));
 }
 
+/// A host on the machine's address and a guest on the shaped one, publishing to each other,
+/// with media flowing both ways.
+async fn host_and_guest(
+    server: &TestServer,
+    session: &hearth_proto::SessionId,
+    keys: &hearth_e2e::Keys,
+) -> (Participant, Participant) {
+    let mut host = Participant::join(&server.base, session, "Host", keys.host(), LOCALHOST)
+        .await
+        .unwrap();
+    host.publish(1).await.unwrap();
+    let mut guest = Participant::join(&server.base, session, "Guest", keys.invite(), SHAPED)
+        .await
+        .unwrap();
+    guest.publish(1).await.unwrap();
+    let (hid, gid) = (host.id().clone(), guest.id().clone());
+    eventually("media flows both ways", WAIT, || {
+        intact_from(&host, &gid) > 20 && intact_from(&guest, &hid) > 20
+    })
+    .await;
+    (host, guest)
+}
+
+/// The shaped address's UDP goes nowhere, both ways, until the table is deleted; its
+/// WebSocket (TCP) stays up.
+fn cut_shaped_udp() {
+    nft(&format!(
+        "table inet {TABLE} {{
+            chain out {{
+                type filter hook output priority 0; policy accept;
+                ip saddr {SHAPED} meta l4proto udp drop
+                ip daddr {SHAPED} meta l4proto udp drop
+            }}
+        }}"
+    ));
+}
+
 /// What one measured phase saw.
 #[derive(Debug, Clone, Copy)]
 struct Phase {
@@ -254,30 +291,11 @@ fn a_participant_cut_off_for_five_seconds_comes_back_without_a_new_join() {
     netns::runtime().block_on(async {
         let server = TestServer::start().await;
         let (session, keys) = server.create_session("wifi switch").await;
-        let mut host = Participant::join(&server.base, &session, "Host", keys.host(), LOCALHOST)
-            .await
-            .unwrap();
-        host.publish(1).await.unwrap();
-        let mut guest = Participant::join(&server.base, &session, "Guest", keys.invite(), SHAPED)
-            .await
-            .unwrap();
-        guest.publish(1).await.unwrap();
+        let (host, guest) = host_and_guest(&server, &session, &keys).await;
         let (hid, gid) = (host.id().clone(), guest.id().clone());
-        eventually("media flows both ways", WAIT, || {
-            intact_from(&host, &gid) > 20 && intact_from(&guest, &hid) > 20
-        })
-        .await;
 
         // The guest's UDP goes nowhere, both ways; its WebSocket (TCP) stays.
-        nft(&format!(
-            "table inet {TABLE} {{
-                chain out {{
-                    type filter hook output priority 0; policy accept;
-                    ip saddr {SHAPED} meta l4proto udp drop
-                    ip daddr {SHAPED} meta l4proto udp drop
-                }}
-            }}"
-        ));
+        cut_shaped_udp();
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (to_host, to_guest) = (intact_from(&host, &gid), intact_from(&guest, &hid));
         tokio::time::sleep(Duration::from_secs(4)).await;
@@ -326,29 +344,10 @@ fn after_an_outage_longer_than_ice_waits_an_ice_restart_brings_media_back() {
         })
         .await;
         let (session, keys) = server.create_session("long outage").await;
-        let mut host = Participant::join(&server.base, &session, "Host", keys.host(), LOCALHOST)
-            .await
-            .unwrap();
-        host.publish(1).await.unwrap();
-        let mut guest = Participant::join(&server.base, &session, "Guest", keys.invite(), SHAPED)
-            .await
-            .unwrap();
-        guest.publish(1).await.unwrap();
+        let (host, mut guest) = host_and_guest(&server, &session, &keys).await;
         let (hid, gid) = (host.id().clone(), guest.id().clone());
-        eventually("media flows both ways", WAIT, || {
-            intact_from(&host, &gid) > 20 && intact_from(&guest, &hid) > 20
-        })
-        .await;
 
-        nft(&format!(
-            "table inet {TABLE} {{
-                chain out {{
-                    type filter hook output priority 0; policy accept;
-                    ip saddr {SHAPED} meta l4proto udp drop
-                    ip daddr {SHAPED} meta l4proto udp drop
-                }}
-            }}"
-        ));
+        cut_shaped_udp();
         tokio::time::sleep(Duration::from_secs(8)).await;
         nft(&format!("delete table inet {TABLE}"));
         // The link is back, but the server's side of it has failed: nothing flows.

@@ -8,7 +8,7 @@
 //! reports mapped onto the same clock.
 
 use super::Arrival;
-use hearth_core::{Decision, Forwarder, PacketMeta};
+use hearth_core::{Decision, Forwarder};
 use rtc::rtp;
 use std::sync::Arc;
 
@@ -47,14 +47,7 @@ impl TapStream {
     }
 
     pub(super) fn packet(&mut self, packet: &Arc<rtp::Packet>, arrival: &Arrival) -> Tapped {
-        let meta = PacketMeta {
-            seq: packet.header.sequence_number,
-            timestamp: packet.header.timestamp,
-            keyframe: arrival.keyframe,
-            layer: arrival.layer,
-            at: arrival.at,
-        };
-        match self.forwarder.on_packet(meta) {
+        match self.forwarder.on_packet(arrival.meta(packet)) {
             Decision::Forward(rewrite) => {
                 let ssrc = *self.ssrc.get_or_insert(packet.header.ssrc);
                 let header = &packet.header;
