@@ -27,6 +27,26 @@ async function subscribePort(participant) {
 }
 
 /**
+ * Video packets the attendee's browser counts as lost (a layer switch with a hole or a jump in
+ * the sequence numbers shows up there), and the keyframe requests (PLI) it sent.
+ * @param {Participant} attendee
+ */
+async function videoTrouble(attendee) {
+  return attendee.page.evaluate(async () => {
+    const pc = /** @type {RTCPeerConnection} */ (/** @type {any} */ (window).hearth.subscribePc);
+    let lost = 0;
+    let plis = 0;
+    (await pc.getStats()).forEach((stat) => {
+      if (stat.type === 'inbound-rtp' && stat.kind === 'video') {
+        lost += stat.packetsLost ?? 0;
+        plis += stat.pliCount ?? 0;
+      }
+    });
+    return { lost, plis };
+  });
+}
+
+/**
  * The width of the host's video as the attendee decodes it now.
  * @param {Participant} attendee
  * @param {Participant} host
@@ -78,9 +98,19 @@ test('a viewer on a policed link gets a smaller picture, and the full one back a
 
   nft(`flush chain inet ${TABLE} out`);
   const liftedAt = Date.now();
+  // Let what the limit dropped be counted before looking at the switch back.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const beforeSwitch = await videoTrouble(attendee);
   await waitFor('the full picture back after the limit is lifted', async () => (await widthOf(attendee, host)) >= full, {
     timeout: 90_000,
     interval: 500,
   });
   console.log(`recovered_after_ms=${Date.now() - liftedAt}`);
+  // The switch up, on an unlimited link: no packet counted lost, so the sequence numbers ran
+  // on across layers (a jump to another layer's numbers counts as that many lost). Keyframe
+  // requests are printed, not judged: the browser also asks when the resolution changes.
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const afterSwitch = await videoTrouble(attendee);
+  console.log(`switch_up_lost=${afterSwitch.lost - beforeSwitch.lost} switch_up_plis=${afterSwitch.plis - beforeSwitch.plis}`);
+  assert.ok(afterSwitch.lost - beforeSwitch.lost <= 2, `packets lost across the switch: ${JSON.stringify({ beforeSwitch, afterSwitch })}`);
 });
