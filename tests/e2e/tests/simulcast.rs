@@ -321,30 +321,23 @@ async fn layers_nobody_receives_are_paused_at_the_publisher_and_resumed_when_wan
         "the publisher's uplink shrinks to the smallest layer: {all_on} -> {paused}"
     );
     // Shown again, large: the layers its estimate allows come back (the middle one at least:
-    // 500 kbit/s fits the 1 Mbit/s it starts from), and the viewer gets more than the smallest.
+    // 500 kbit/s fits the 1 Mbit/s it starts from, and on a loaded machine an estimate that
+    // sagged climbs back within seconds), and the viewer gets more than the smallest.
     viewer.send(view(&track, 1280, 720)).await;
-    eventually(
-        "the publisher is told to resume them",
-        Duration::from_secs(10),
-        || {
-            publisher
-                .snapshot()
-                .layer_requests
-                .last()
-                .is_some_and(|(_, active)| active.len() == 3 && active[0] && active[1])
-        },
-    )
+    eventually("the publisher is told to resume them", ADAPT, || {
+        publisher
+            .snapshot()
+            .layer_requests
+            .last()
+            .is_some_and(|(_, active)| active.len() == 3 && active[0] && active[1])
+    })
     .await;
     let start = video_from(&viewer, &pid);
-    eventually(
-        "the viewer gets a larger layer again",
-        Duration::from_secs(20),
-        || {
-            let (bytes, frames) = video_from(&viewer, &pid);
-            // The 150 kbit/s layer's frames are ~600 bytes, the 500 kbit/s layer's ~2000.
-            frames > start.1 + 30 && (bytes - start.0) / (frames - start.1) > 1500
-        },
-    )
+    eventually("the viewer gets a larger layer again", ADAPT, || {
+        let (bytes, frames) = video_from(&viewer, &pid);
+        // The 150 kbit/s layer's frames are ~600 bytes, the 500 kbit/s layer's ~2000.
+        frames > start.1 + 30 && (bytes - start.0) / (frames - start.1) > 1500
+    })
     .await;
     server.stop().await;
 }
