@@ -110,15 +110,6 @@ impl Allocation {
         self.lock().clear();
     }
 
-    /// The layer each video track is forwarded at now.
-    pub(crate) fn layers(&self) -> Vec<(TrackId, Option<u8>)> {
-        self.lock()
-            .iter()
-            .filter(|e| e.published.kind() == MediaKind::Video)
-            .map(|e| (e.id.clone(), e.control.current()))
-            .collect()
-    }
-
     /// Records the size the client shows `id` at. Returns whether the track is forwarded.
     pub(crate) fn set_view(&self, id: &TrackId, view: Option<(u32, u32)>) -> bool {
         match self.lock().iter().find(|e| &e.id == id) {

@@ -93,30 +93,22 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap {
     type Time = Instant;
 
     fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        let msg = match (&self.diversions, msg) {
-            (
-                Some(diversions),
-                TransportMessage {
-                    now,
-                    transport,
-                    message:
-                        AttributedPacket {
-                            attributes,
-                            packet: Packet::Rtp(rtp),
-                        },
-                },
-            ) => match diversions.take(rtp) {
+        let TransportMessage {
+            now,
+            transport,
+            message: AttributedPacket { attributes, packet },
+        } = msg;
+        let packet = match (&self.diversions, packet) {
+            (Some(diversions), Packet::Rtp(rtp)) => match diversions.take(rtp) {
                 None => return Ok(()),
-                Some(rtp) => TransportMessage {
-                    now,
-                    transport,
-                    message: AttributedPacket {
-                        attributes,
-                        packet: Packet::Rtp(rtp),
-                    },
-                },
+                Some(rtp) => Packet::Rtp(rtp),
             },
-            (_, msg) => msg,
+            (_, packet) => packet,
+        };
+        let msg = TransportMessage {
+            now,
+            transport,
+            message: AttributedPacket { attributes, packet },
         };
         let Packet::Rtcp(packets) = &msg.message.packet else {
             self.inbound.push_back(msg);

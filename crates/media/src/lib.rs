@@ -28,6 +28,5 @@ pub use error::MediaError;
 pub use fanout::{PacketTap, PublishedTrack, TapHandle};
 pub use peer::{MediaEvent, PeerFactory};
 pub use publisher::Publisher;
-pub use simulcast::{MAX_LAYERS, layer_of_rid};
 pub use stats::MediaStats;
 pub use subscriber::{DownTrack, Subscriber};

@@ -125,22 +125,6 @@ impl Subscriber {
         self.allocation.set_view(id, view)
     }
 
-    /// The simulcast layer each received video track is forwarded at now (`None`: none yet,
-    /// or paused).
-    pub fn layers(&self) -> Vec<(TrackId, Option<u8>)> {
-        self.allocation.layers()
-    }
-
-    /// The bandwidth estimate toward this client, bits per second, once its transport
-    /// feedback produced one.
-    pub fn estimate(&self) -> Option<u64> {
-        let bps = self
-            .allocation
-            .estimate
-            .load(std::sync::atomic::Ordering::Relaxed);
-        (bps > 0).then_some(bps)
-    }
-
     /// Starts forwarding `published` to this subscriber. Takes effect for the client after the
     /// next offer/answer.
     pub async fn add_track(&mut self, published: Arc<PublishedTrack>) -> Result<(), MediaError> {
