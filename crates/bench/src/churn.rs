@@ -248,7 +248,17 @@ fn churn_stats(
         (Some(first), Some(last)) if steady.len() >= 2 => Some(last.rss_mb - first.rss_mb),
         _ => None,
     };
+    let second_half: Vec<(f64, f64)> = memory
+        .iter()
+        .filter(|m| m.at_s >= span / 2.0)
+        .map(|m| (m.at_s / 60.0, m.rss_mb))
+        .collect();
     ChurnStats {
+        rss_mb_per_min_second_half: slope(&second_half),
+        peak_subscribed_tracks: memory
+            .iter()
+            .filter_map(|m| m.subscribed_tracks)
+            .reduce(f64::max),
         rss_mb_after_warmup: steady.first().map(|m| m.rss_mb),
         rss_mb_end_of_churn: memory.last().map(|m| m.rss_mb),
         rss_mb_growth_after_warmup: growth,
@@ -261,6 +271,22 @@ fn churn_stats(
         server_rss_mb_before: b.rss_bytes as f64 / 1e6,
         server_rss_mb_after: a.rss_bytes as f64 / 1e6,
     }
+}
+
+/// The least-squares slope of `points` (x, y); `None` for fewer than three points.
+fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    if points.len() < 3 {
+        return None;
+    }
+    let n = points.len() as f64;
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let spread: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    if spread == 0.0 {
+        return None;
+    }
+    let covariance: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
+    Some(covariance / spread)
 }
 
 /// Waits (up to [`SETTLE`]) for the server's descriptors to come back to `before`; returns the
@@ -344,4 +370,45 @@ async fn visit(i: usize, ctx: Ctx) {
     }
     ctx.visits.lock().unwrap_or_else(|e| e.into_inner()).push(v);
     ctx.active.fetch_sub(1, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_steady_climb_shows_as_its_rate_and_a_flat_line_as_zero() {
+        let climb: Vec<(f64, f64)> = (0..10)
+            .map(|i| (f64::from(i), 50.0 + 0.5 * f64::from(i)))
+            .collect();
+        assert!((slope(&climb).unwrap() - 0.5).abs() < 1e-9);
+        let flat: Vec<(f64, f64)> = (0..10).map(|i| (f64::from(i), 76.6)).collect();
+        assert_eq!(slope(&flat), Some(0.0));
+        assert_eq!(
+            slope(&flat[..2]),
+            None,
+            "two points say nothing about a trend"
+        );
+    }
+
+    #[test]
+    fn the_busiest_sample_and_the_second_half_trend_are_reported() {
+        let memory: Vec<MemorySample> = [
+            (30.0, 60.0, 220.0),
+            (60.0, 61.0, 312.0),
+            (90.0, 61.0, 220.0),
+            (120.0, 61.0, 200.0),
+            (150.0, 61.0, 220.0),
+        ]
+        .iter()
+        .map(|&(at_s, rss_mb, tracks)| MemorySample {
+            at_s,
+            rss_mb,
+            subscribed_tracks: Some(tracks),
+        })
+        .collect();
+        let stats = churn_stats(&[], None, None, memory);
+        assert_eq!(stats.peak_subscribed_tracks, Some(312.0));
+        assert_eq!(stats.rss_mb_per_min_second_half, Some(0.0));
+    }
 }

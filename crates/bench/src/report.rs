@@ -132,6 +132,13 @@ pub struct ChurnStats {
     pub rss_mb_end_of_churn: Option<f64>,
     /// Last minus first sample after the warm-up: about 0 when nothing accumulates.
     pub rss_mb_growth_after_warmup: Option<f64>,
+    /// The least-squares slope of the samples over the second half of the churn, MB a minute.
+    /// The allocator keeps what the busiest moment needed, so a burst of overlapping visits
+    /// raises the memory in a step that stays; a per-visit leak instead climbs at a steady
+    /// rate, which is what this measures (about 0 when nothing accumulates).
+    pub rss_mb_per_min_second_half: Option<f64>,
+    /// The most subscribed tracks any sample saw: the busiest moment the memory is sized for.
+    pub peak_subscribed_tracks: Option<f64>,
 }
 
 /// One reading of the server's memory during a churn run.
@@ -282,9 +289,21 @@ const ROWS: &[(&str, &str, usize)] = &[
         0,
     ),
     ("forwarded pkt/s", "/server/forwarded_pps", 0),
+    // Only a full queue is loss; a new subscriber waiting for its first keyframe and a
+    // paused track are the server doing its job, so they are told apart.
     (
-        "server dropped packets",
-        "/metrics/hearth_rtp_packets_dropped_total",
+        "dropped: queue full",
+        "/metrics/hearth_rtp_packets_dropped_total{reason=\"queue_overflow\"}",
+        0,
+    ),
+    (
+        "dropped: awaiting keyframe",
+        "/metrics/hearth_rtp_packets_dropped_total{reason=\"waiting_keyframe\"}",
+        0,
+    ),
+    (
+        "dropped: track paused",
+        "/metrics/hearth_rtp_packets_dropped_total{reason=\"paused\"}",
         0,
     ),
     ("server µs / fwd packet", "/server/cpu_us_per_packet", 2),
@@ -305,6 +324,12 @@ const ROWS: &[(&str, &str, usize)] = &[
         "/churn/rss_mb_growth_after_warmup",
         1,
     ),
+    (
+        "RSS MB / min, second half",
+        "/churn/rss_mb_per_min_second_half",
+        2,
+    ),
+    ("peak subscribed tracks", "/churn/peak_subscribed_tracks", 0),
 ];
 
 fn value_at(report: &serde_json::Value, pointer: &str) -> Option<f64> {
