@@ -118,7 +118,7 @@ pub const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// current allocation costs (the link is congested at that rate), that rate is ruled out for a
 /// while: 2 s the first time, doubling up to 8 s while upgrades keep failing, so a link that
 /// recovers gets its quality back within seconds, and one that does not is probed rarely.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Headroom {
     /// A cost the link failed to carry, ruled out until `until`.
     ruled_out: Option<(u64, Instant)>,
@@ -126,16 +126,6 @@ pub struct Headroom {
     strikes: u32,
     /// When the allocation last went up.
     last_upgrade: Option<Instant>,
-}
-
-impl Default for Headroom {
-    fn default() -> Self {
-        Self {
-            ruled_out: None,
-            strikes: 0,
-            last_upgrade: None,
-        }
-    }
 }
 
 impl Headroom {

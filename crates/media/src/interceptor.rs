@@ -6,10 +6,6 @@
 //! the publisher, and the recorder needs a publisher's sender reports to line up its audio and
 //! video (they map each stream's RTP clock to one wall clock). The rest (receiver reports,
 //! NACKs, transport feedback) is handled inside the chain, so only these are marked.
-//!
-//! On a subscribe connection it also picks up the congestion controller's bandwidth estimate,
-//! which the controller attaches to the transport feedback that moved it: the one way the
-//! estimate leaves the chain.
 
 use crate::diversion::Diversions;
 use rtc::interceptor::{
@@ -23,7 +19,6 @@ use rtc::shared::TransportMessage;
 use rtc::shared::error::Error;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// A sender report's stream and clock mapping: (SSRC, NTP time, RTP time).
@@ -54,22 +49,15 @@ pub fn sender_report(packet: &dyn rtc::rtcp::Packet) -> Option<(u64, u32)> {
 pub struct RtcpTap {
     inbound: VecDeque<TaggedPacket>,
     outbound: VecDeque<TaggedPacket>,
-    /// Where the latest bandwidth estimate goes (bits per second), if anyone wants it.
-    estimate: Option<Arc<AtomicU64>>,
     /// Publish connections: simulcast streams Hearth reads directly.
     diversions: Option<Arc<Diversions>>,
 }
 
 impl RtcpTap {
-    /// A tap that also stores each new bandwidth estimate in `estimate` (subscribe
-    /// connections) and diverts the streams in `diversions` (publish connections; see
+    /// A tap that also diverts the streams in `diversions` (publish connections; see
     /// [`crate::diversion`]).
-    pub(crate) fn new(
-        estimate: Option<Arc<AtomicU64>>,
-        diversions: Option<Arc<Diversions>>,
-    ) -> Self {
+    pub(crate) fn new(diversions: Option<Arc<Diversions>>) -> Self {
         Self {
-            estimate,
             diversions,
             ..Self::default()
         }
@@ -114,14 +102,6 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap {
             self.inbound.push_back(msg);
             return Ok(());
         };
-        if let Some(estimate) = &self.estimate
-            && let Some(Attribute::TargetBitrateChanged { bits_per_second }) =
-                msg.message.get(&Attribute::TargetBitrateChanged {
-                    bits_per_second: 0.0,
-                })
-        {
-            estimate.store(*bits_per_second as u64, Ordering::Relaxed);
-        }
         let requests: Vec<Box<dyn rtc::rtcp::Packet>> = packets
             .iter()
             .filter(|p| is_keyframe_request(p.as_ref()))

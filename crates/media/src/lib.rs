@@ -9,6 +9,7 @@
 mod allocation;
 mod codecs;
 mod config;
+pub mod congestion;
 mod diversion;
 mod error;
 mod fanout;

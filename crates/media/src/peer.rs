@@ -3,6 +3,7 @@
 
 use crate::codecs;
 use crate::config::MediaConfig;
+use crate::congestion::TransportCc;
 use crate::diversion::Diversions;
 use crate::error::MediaError;
 use crate::fanout::PublishedTrack;
@@ -11,9 +12,8 @@ use crate::stats::MediaStats;
 use hearth_proto::{IceCandidate, PcTarget, TrackId};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{
-    CongestionControlBuilder, Gcc, NackGeneratorBuilder, NackResponderBuilder,
-    ReceiverReportBuilder, Registry, SenderReportBuilder, Slot, TwccReceiverBuilder,
-    TwccSenderBuilder,
+    Gcc, NackGeneratorBuilder, NackResponderBuilder, ReceiverReportBuilder, Registry,
+    SenderReportBuilder, Slot, TwccReceiverBuilder,
 };
 use rtc::peer_connection::configuration::RTCBundlePolicy;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -293,26 +293,27 @@ fn interceptors_for(
             .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build()),
         // Sends media: answers NACKs from its buffer and sends sender reports (a browser lines
         // up audio and video by them). Numbers every packet transport-wide and runs Google
-        // congestion control on the client's transport feedback: the estimate that picks
-        // which simulcast layer this subscriber gets. No pacer: packets are relayed as they
+        // congestion control on the client's transport feedback (crate::congestion): the
+        // estimate that picks which simulcast layer this subscriber gets. No pacer: packets are relayed as they
         // come, and layer choice, not queueing, keeps the rate within the estimate.
         PcTarget::Subscribe => Registry::new()
             .with(Slot::NackResponder, NackResponderBuilder::new().build())
             .with(Slot::SenderReport, SenderReportBuilder::new().build())
-            .with(Slot::TwccSender, TwccSenderBuilder::new().build())
             .with(
                 Slot::CongestionControl,
-                CongestionControlBuilder::new(Gcc::new(
-                    INITIAL_ESTIMATE,
-                    rtc::interceptor::GCC_MIN_BITRATE,
-                    50_000_000.0,
-                ))
-                .build(),
+                TransportCc::new(
+                    Gcc::new(
+                        INITIAL_ESTIMATE,
+                        rtc::interceptor::GCC_MIN_BITRATE,
+                        50_000_000.0,
+                    ),
+                    estimate.unwrap_or_default(),
+                ),
             ),
     };
-    // Keyframe requests and sender reports reach Hearth through this one (and the estimate,
-    // and diverted simulcast streams).
-    registry.with(Slot::from(14_000), RtcpTap::new(estimate, diversions))
+    // Keyframe requests and sender reports reach Hearth through this one (and diverted
+    // simulcast streams).
+    registry.with(Slot::from(14_000), RtcpTap::new(diversions))
 }
 
 /// A fresh random SSRC for an outgoing stream.
@@ -347,13 +348,7 @@ mod tests {
                 "publish: {wanted} in {publish:?}"
             );
         }
-        for wanted in [
-            "NackResponder",
-            "SenderReport",
-            "TwccSender",
-            "CongestionControl",
-            "RtcpTap",
-        ] {
+        for wanted in ["NackResponder", "SenderReport", "TransportCc", "RtcpTap"] {
             assert!(
                 subscribe.iter().any(|n| n.contains(wanted)),
                 "subscribe: {wanted} in {subscribe:?}"
@@ -362,7 +357,7 @@ mod tests {
         assert_eq!(publish.len(), 4, "nothing else on publish: {publish:?}");
         assert_eq!(
             subscribe.len(),
-            5,
+            4,
             "nothing else on subscribe: {subscribe:?}"
         );
     }
