@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::load::{Env, Failures, describe, record_failure};
 use crate::measure::{self, Reading};
-use crate::metrics::{Metrics, SUBSCRIBED_TRACKS};
+use crate::metrics::{HEAP_ALLOCATED, Metrics, SUBSCRIBED_TRACKS};
 use crate::procfs::{self, ProcSample};
 use crate::progress::{Progress, Status};
 use crate::report::{ChurnStats, MemorySample, Participants, Report, Tracks};
@@ -224,13 +224,15 @@ pub async fn run(env: &Env) -> anyhow::Result<Report> {
 /// The server's memory and subscribed tracks now, `started` being the start of the churn.
 async fn memory_sample(env: &Env, started: Instant) -> Option<MemorySample> {
     let proc = procfs::sample(env.server_pid)?;
-    let tracks = Metrics::scrape(&env.args.server)
-        .await
-        .and_then(|m| m.get(SUBSCRIBED_TRACKS));
+    let metrics = Metrics::scrape(&env.args.server).await;
     Some(MemorySample {
         at_s: started.elapsed().as_secs_f64(),
         rss_mb: proc.rss_bytes as f64 / 1e6,
-        subscribed_tracks: tracks,
+        heap_mb: metrics
+            .as_ref()
+            .and_then(|m| m.get(HEAP_ALLOCATED))
+            .map(|b| b / 1e6),
+        subscribed_tracks: metrics.as_ref().and_then(|m| m.get(SUBSCRIBED_TRACKS)),
     })
 }
 
@@ -248,13 +250,19 @@ fn churn_stats(
         (Some(first), Some(last)) if steady.len() >= 2 => Some(last.rss_mb - first.rss_mb),
         _ => None,
     };
-    let second_half: Vec<(f64, f64)> = memory
-        .iter()
-        .filter(|m| m.at_s >= span / 2.0)
-        .map(|m| (m.at_s / 60.0, m.rss_mb))
-        .collect();
+    let second_half: Vec<&MemorySample> = memory.iter().filter(|m| m.at_s >= span / 2.0).collect();
+    let trend = |value: fn(&MemorySample) -> Option<f64>| {
+        let points: Vec<(f64, f64)> = second_half
+            .iter()
+            .filter_map(|m| Some((m.at_s / 60.0, value(m)?)))
+            .collect();
+        slope(&points)
+    };
     ChurnStats {
-        rss_mb_per_min_second_half: slope(&second_half),
+        rss_mb_per_min_second_half: trend(|m| Some(m.rss_mb)),
+        heap_mb_per_min_second_half: trend(|m| m.heap_mb),
+        heap_mb_after_warmup: steady.first().and_then(|m| m.heap_mb),
+        heap_mb_end_of_churn: memory.last().and_then(|m| m.heap_mb),
         peak_subscribed_tracks: memory
             .iter()
             .filter_map(|m| m.subscribed_tracks)
@@ -404,11 +412,16 @@ mod tests {
         .map(|&(at_s, rss_mb, tracks)| MemorySample {
             at_s,
             rss_mb,
+            heap_mb: Some(rss_mb / 2.0),
             subscribed_tracks: Some(tracks),
         })
         .collect();
         let stats = churn_stats(&[], None, None, memory);
         assert_eq!(stats.peak_subscribed_tracks, Some(312.0));
         assert_eq!(stats.rss_mb_per_min_second_half, Some(0.0));
+        assert_eq!(stats.heap_mb_per_min_second_half, Some(0.0));
+        assert_eq!(stats.heap_mb_after_warmup, Some(30.5));
+        assert_eq!(stats.heap_mb_per_min_second_half, Some(0.0));
+        assert_eq!(stats.heap_mb_after_warmup, Some(30.5));
     }
 }

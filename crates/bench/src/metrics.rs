@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 pub const PACKETS_OUT: &str = "hearth_rtp_packets_out_total";
 /// The gauge of tracks forwarded to subscribers right now.
 pub const SUBSCRIBED_TRACKS: &str = "hearth_subscribed_tracks";
+/// Bytes the server's allocator has handed out and not had back.
+pub const HEAP_ALLOCATED: &str = "hearth_heap_allocated_bytes";
 
 /// Every sample of a scrape by metric name, summed over label sets; labelled series also
 /// appear on their own, under `name{labels}`, so the report can tell drop reasons apart.

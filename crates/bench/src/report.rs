@@ -137,6 +137,13 @@ pub struct ChurnStats {
     /// raises the memory in a step that stays; a per-visit leak instead climbs at a steady
     /// rate, which is what this measures (about 0 when nothing accumulates).
     pub rss_mb_per_min_second_half: Option<f64>,
+    /// Bytes the server's allocator has handed out and not had back (`hearth_heap_allocated_bytes`)
+    /// at the first sample after the warm-up, at the end, and their trend over the second half
+    /// (MB a minute): unlike resident memory, this does not include pages the allocator keeps,
+    /// so a leak shows here and nothing else does.
+    pub heap_mb_after_warmup: Option<f64>,
+    pub heap_mb_end_of_churn: Option<f64>,
+    pub heap_mb_per_min_second_half: Option<f64>,
     /// The most subscribed tracks any sample saw: the busiest moment the memory is sized for.
     pub peak_subscribed_tracks: Option<f64>,
 }
@@ -147,6 +154,8 @@ pub struct MemorySample {
     /// Seconds since the churn started.
     pub at_s: f64,
     pub rss_mb: f64,
+    /// The server's `hearth_heap_allocated_bytes`, in MB, where it reports it.
+    pub heap_mb: Option<f64>,
     /// The server's `hearth_subscribed_tracks` gauge.
     pub subscribed_tracks: Option<f64>,
 }
@@ -330,6 +339,13 @@ const ROWS: &[(&str, &str, usize)] = &[
         2,
     ),
     ("peak subscribed tracks", "/churn/peak_subscribed_tracks", 0),
+    ("heap MB after warm-up", "/churn/heap_mb_after_warmup", 1),
+    ("heap MB end of churn", "/churn/heap_mb_end_of_churn", 1),
+    (
+        "heap MB / min, second half",
+        "/churn/heap_mb_per_min_second_half",
+        2,
+    ),
 ];
 
 fn value_at(report: &serde_json::Value, pointer: &str) -> Option<f64> {

@@ -118,6 +118,8 @@ pub(crate) async fn handle(
             });
         }
         ServerMessage::SubscribeOffer { sdp } => {
+            let sections = sdp.lines().filter(|l| l.starts_with("m=")).count();
+            lock(&d.state).offer_sections = sections;
             let Ok(offer) = RTCSessionDescription::offer(sdp) else {
                 return;
             };

@@ -99,6 +99,9 @@ pub struct Snapshot {
     pub errors: Vec<(hearth_proto::ErrorCode, String)>,
     /// Subscribe offers answered.
     pub offers_answered: u64,
+    /// Media sections (`m=` lines) in the latest subscribe offer: one per track ever
+    /// forwarded, unless the server reuses the sections of tracks that ended.
+    pub offer_sections: usize,
     /// The signaling socket closed.
     pub closed: bool,
     /// Keyframe requests (PLI/FIR) the server sent for our video.

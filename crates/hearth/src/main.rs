@@ -79,6 +79,19 @@ struct Cli {
     ice_failed_secs: u64,
 }
 
+// jemalloc rather than the system allocator: it gives memory back after a busy moment (its
+// pages decay and are returned), and it counts the bytes in use, which /metrics reports.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Bytes allocated and not freed, by jemalloc's count (refreshed on each read).
+fn heap_allocated() -> Option<u64> {
+    tikv_jemalloc_ctl::epoch::advance().ok()?;
+    tikv_jemalloc_ctl::stats::allocated::read()
+        .ok()
+        .map(|bytes| bytes as u64)
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -116,6 +129,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         recordings_dir,
         ffmpeg: cli.ffmpeg,
         resume_grace: std::time::Duration::from_secs(cli.resume_grace_secs),
+        heap_allocated: Some(heap_allocated),
         ..ServerConfig::default()
     };
     // Open the database and restore sessions before announcing anything: once the line below

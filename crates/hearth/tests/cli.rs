@@ -90,6 +90,15 @@ fn serves_on_the_configured_address_and_stops_cleanly_on_sigterm() {
         page.contains("<script"),
         "the embedded web client is served"
     );
+    // The binary's allocator counts the bytes in use: the number that tells a leak from
+    // pages kept for reuse.
+    let metrics = http_get(&url, "/metrics");
+    let heap: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("hearth_heap_allocated_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no hearth_heap_allocated_bytes in\n{metrics}"));
+    assert!(heap > 1e5, "a running server has heap in use: {heap}");
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

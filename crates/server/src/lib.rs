@@ -68,6 +68,10 @@ pub struct ServerConfig {
     /// socket. Long enough for a Wi-Fi switch or a mobile handover; others see them present
     /// meanwhile, so not much longer.
     pub resume_grace: Duration,
+    /// Bytes the process's allocator has handed out and not had back, where the binary's
+    /// allocator can tell (`hearth_heap_allocated_bytes`). Resident memory alone cannot tell
+    /// a leak from an allocator keeping pages a busy moment needed.
+    pub heap_allocated: Option<fn() -> Option<u64>>,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +90,7 @@ impl Default for ServerConfig {
             ffmpeg: PathBuf::from("ffmpeg"),
             recording_empty_grace: Duration::from_secs(60),
             resume_grace: Duration::from_secs(30),
+            heap_allocated: None,
         }
     }
 }

@@ -278,6 +278,14 @@ pub(crate) fn render(state: &AppState) -> String {
             bytes,
         );
     }
+    if let Some(bytes) = state.config().heap_allocated.and_then(|read| read()) {
+        out.one(
+            "hearth_heap_allocated_bytes",
+            Kind::Gauge,
+            "Bytes allocated and not yet freed, by the allocator's own count (resident memory also holds pages the allocator keeps for reuse).",
+            bytes,
+        );
+    }
     if let Some(seconds) = read_proc("/proc/self/stat", cpu_seconds) {
         out.one(
             "process_cpu_seconds_total",

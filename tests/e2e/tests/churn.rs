@@ -81,6 +81,14 @@ async fn repeated_join_and_leave_leaves_no_stale_state() {
         "every guest's departure was announced once"
     );
     assert!(snap.errors.is_empty(), "{:?}", snap.errors);
+    // Each guest's audio and video took two media sections in the host's subscribe offer; the
+    // sections of tracks that ended are reused, or every visit would lengthen every later
+    // renegotiation for good.
+    assert!(
+        snap.offer_sections <= 4,
+        "the host's subscribe offer grew to {} media sections over 7 guests",
+        snap.offer_sections
+    );
 
     // Sockets and other descriptors go back to where they were (a little slack for timers and
     // sockets still closing).
