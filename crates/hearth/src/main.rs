@@ -7,6 +7,10 @@ use hearth_server::ServerConfig;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use tokio::net::TcpListener;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+mod logs;
 
 /// Hearth: live video gatherings on a server you own.
 #[derive(Debug, Parser)]
@@ -94,17 +98,23 @@ fn heap_allocated() -> Option<u64> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let limit = logs::RateLimit::default();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,webrtc=warn,rtc=warn".into()),
         )
+        .finish()
+        .with(limit.clone())
         .init();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?
-        .block_on(serve(cli))
+        .block_on(async {
+            tokio::spawn(logs::report(limit));
+            serve(cli).await
+        })
 }
 
 async fn serve(cli: Cli) -> anyhow::Result<()> {
