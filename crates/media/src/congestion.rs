@@ -5,8 +5,8 @@
 //!
 //! webrtc-rs offers the same as two interceptors (a numbering one and a send history). Their
 //! history keys every packet in three hash maps and allocates the extension bytes twice per
-//! packet; on a server that forwards each packet to many subscribers that was a tenth of the
-//! CPU (docs/performance.md). Here the numbers are handed out in order, so the history is a
+//! packet: 316 ns a packet against 96 ns here (`cargo bench -p hearth-media --bench
+//! congestion`; docs/performance.md). Here the numbers are handed out in order, so the history is a
 //! queue indexed by sequence number: recording a packet is a push, a report a lookup by
 //! offset, and the extension bytes come from a static table.
 
