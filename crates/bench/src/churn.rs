@@ -421,7 +421,5 @@ mod tests {
         assert_eq!(stats.rss_mb_per_min_second_half, Some(0.0));
         assert_eq!(stats.heap_mb_per_min_second_half, Some(0.0));
         assert_eq!(stats.heap_mb_after_warmup, Some(30.5));
-        assert_eq!(stats.heap_mb_per_min_second_half, Some(0.0));
-        assert_eq!(stats.heap_mb_after_warmup, Some(30.5));
     }
 }

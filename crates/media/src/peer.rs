@@ -294,8 +294,9 @@ fn interceptors_for(
         // Sends media: answers NACKs from its buffer and sends sender reports (a browser lines
         // up audio and video by them). Numbers every packet transport-wide and runs Google
         // congestion control on the client's transport feedback (crate::congestion): the
-        // estimate that picks which simulcast layer this subscriber gets. No pacer: packets are relayed as they
-        // come, and layer choice, not queueing, keeps the rate within the estimate.
+        // estimate that picks which simulcast layer this subscriber gets. No pacer: packets
+        // are relayed as they come, and layer choice, not queueing, keeps the rate within the
+        // estimate.
         PcTarget::Subscribe => Registry::new()
             .with(Slot::NackResponder, NackResponderBuilder::new().build())
             .with(Slot::SenderReport, SenderReportBuilder::new().build())
