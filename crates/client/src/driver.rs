@@ -155,10 +155,21 @@ pub(crate) async fn handle(
         ServerMessage::ParticipantUpdated { participant }
             if lock(&d.state).participant_id.as_ref() == Some(&participant.id) =>
         {
-            lock(&d.state).me = Some(participant);
+            let mut s = lock(&d.state);
+            s.me = Some(participant);
+            s.forget_unheard();
         }
         ServerMessage::Chat { message } => lock(&d.state).chat.push(message),
-        ServerMessage::SettingsUpdated { settings } => lock(&d.state).settings = Some(settings),
+        ServerMessage::SettingsUpdated { settings } => {
+            let mut s = lock(&d.state);
+            s.settings = Some(settings);
+            s.forget_unheard();
+        }
+        ServerMessage::Audience { count } => {
+            let mut s = lock(&d.state);
+            s.audience = count;
+            s.audience_updates += 1;
+        }
         ServerMessage::WaitingUpdated { waiting } => lock(&d.state).waiting = waiting,
         ServerMessage::InviteRotated { invite_url } => lock(&d.state).invite_url = Some(invite_url),
         ServerMessage::MutedByHost { kind } => lock(&d.state).muted_by_host.push(kind),
@@ -179,13 +190,15 @@ pub(crate) async fn handle(
         ServerMessage::Waiting { .. } => {}
         ServerMessage::ParticipantJoined { participant }
         | ServerMessage::ParticipantUpdated { participant } => {
-            lock(&d.state)
-                .participants
-                .insert(participant.id.clone(), participant);
+            let mut s = lock(&d.state);
+            s.heard_about.insert(participant.id.clone());
+            s.participants.insert(participant.id.clone(), participant);
+            s.forget_unheard();
         }
         ServerMessage::ParticipantLeft { participant_id } => {
             let mut s = lock(&d.state);
             s.participants.remove(&participant_id);
+            s.heard_about.insert(participant_id.clone());
             s.left.push(participant_id);
         }
         ServerMessage::SimulcastLayers { track_id, active } => {

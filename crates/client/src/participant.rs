@@ -179,6 +179,7 @@ impl Participant {
         let ServerMessage::Joined {
             participant_id,
             participants,
+            audience,
             tracks,
             role,
             settings,
@@ -216,6 +217,7 @@ impl Participant {
             invite_url,
             waiting,
             recording,
+            audience,
             ..Snapshot::default()
         }));
         let (outbox, outbox_rx) = mpsc::channel(256);

@@ -62,6 +62,7 @@ impl Participant {
         let ServerMessage::Joined {
             participant_id,
             participants,
+            audience,
             tracks,
             role,
             settings,
@@ -95,6 +96,7 @@ impl Participant {
                 me.role = role;
             }
             s.settings = Some(settings);
+            s.audience = audience;
             s.chat = chat;
             s.invite_url = invite_url;
             s.waiting = waiting;

@@ -2,7 +2,7 @@
 
 use hearth_proto::{MediaKind, ParticipantId, ParticipantInfo, TrackInfo};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -146,6 +146,28 @@ pub struct Snapshot {
     pub layer_requests: Vec<(String, Vec<bool>)>,
     /// Our simulcast streams' on/off switches, by our track id, smallest layer first.
     pub(crate) layer_switches: BTreeMap<String, Vec<Arc<std::sync::atomic::AtomicBool>>>,
+    /// Attendees in the session, as of `joined` and the last `audience`.
+    pub audience: u32,
+    /// `audience` messages received.
+    pub audience_updates: u64,
+    /// Everyone a `participant_joined`, `participant_updated` or `participant_left` named,
+    /// even if forgotten since: whom the server told us about.
+    pub heard_about: BTreeSet<ParticipantId>,
+}
+
+impl Snapshot {
+    /// Forgets the people we no longer hear about (docs/protocol.md, "Who hears about whom"):
+    /// on a stage, someone who does not run the session hears about the audience only as a
+    /// count, so an attendee kept from before (a speaker sent back, our own co-host role
+    /// taken away, a room turned into a stage) would never be updated or removed.
+    pub(crate) fn forget_unheard(&mut self) {
+        let (Some(me), Some(settings)) = (&self.me, &self.settings) else {
+            return;
+        };
+        let (viewer, shape) = (me.role, settings.shape);
+        self.participants
+            .retain(|_, p| hearth_core::hears_about(viewer, p.role, shape));
+    }
 }
 
 pub(crate) type Shared = Arc<Mutex<Snapshot>>;

@@ -14,7 +14,7 @@ pub mod speaker;
 pub use forwarder::{Decision, Forwarder, PacketMeta, Rewrite};
 pub use keyframe::{KeyframeThrottle, is_keyframe, vp8_keyframe_size};
 pub use layers::{Demand, Headroom, Layer, allocate};
-pub use permissions::{Action, allowed, allowed_on};
+pub use permissions::{Action, allowed, allowed_on, hears_about};
 pub use rate::TokenBucket;
 pub use room::{JoinError, Room};
 pub use speaker::{LevelSample, SpeakerDetector, Speakers};

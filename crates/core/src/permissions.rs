@@ -87,11 +87,43 @@ pub fn allowed_on(actor: Role, target: Role, shape: Shape, action: Action) -> bo
     allowed(actor, shape, action) && rank(actor) > rank(target)
 }
 
+/// Whether someone whose role is `viewer` is told, one by one, of the arrival, changes and
+/// departure of someone whose role is `subject`. A stage session's audience may be thousands:
+/// telling each attendee about every other would be N² messages (and N² rows nobody reads).
+/// So in a stage session the audience is listed only to the people who run it (who admit,
+/// promote and remove); everyone else sees the stage and the audience's size as a count.
+pub fn hears_about(viewer: Role, subject: Role, shape: Shape) -> bool {
+    shape == Shape::Room || matches!(viewer, Role::Host | Role::Cohost) || subject != Role::Attendee
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const ROLES: [Role; 4] = [Role::Host, Role::Cohost, Role::Speaker, Role::Attendee];
+
+    #[test]
+    fn on_a_stage_only_those_who_run_it_hear_about_each_attendee() {
+        for viewer in ROLES {
+            for subject in ROLES {
+                assert!(
+                    hears_about(viewer, subject, Shape::Room),
+                    "{viewer:?} {subject:?}"
+                );
+                let expected =
+                    matches!(viewer, Role::Host | Role::Cohost) || subject != Role::Attendee;
+                assert_eq!(
+                    hears_about(viewer, subject, Shape::Stage),
+                    expected,
+                    "{viewer:?} {subject:?}"
+                );
+            }
+        }
+        assert!(!hears_about(Role::Attendee, Role::Attendee, Shape::Stage));
+        assert!(!hears_about(Role::Speaker, Role::Attendee, Shape::Stage));
+        assert!(hears_about(Role::Attendee, Role::Speaker, Shape::Stage));
+        assert!(hears_about(Role::Cohost, Role::Attendee, Shape::Stage));
+    }
 
     #[test]
     fn attendees_can_only_chat_raise_a_hand_and_publish_in_rooms() {

@@ -293,6 +293,14 @@ impl Room {
         self.order.iter()
     }
 
+    /// How many attendees are in the room (counted when asked: once a second at most).
+    pub fn audience_len(&self) -> usize {
+        self.participants
+            .values()
+            .filter(|p| p.role == Role::Attendee)
+            .count()
+    }
+
     /// How many people are in the room.
     pub fn len(&self) -> usize {
         self.participants.len()
@@ -364,6 +372,30 @@ mod tests {
             r.tracks_except(&a).is_empty(),
             "own tracks are not offered back"
         );
+    }
+
+    #[test]
+    fn the_audience_counts_attendees_as_roles_change_and_people_leave() {
+        let mut r = room();
+        let ids: Vec<ParticipantId> = ["h", "a", "b", "c"]
+            .iter()
+            .map(|s| ParticipantId::from_string(*s))
+            .collect();
+        r.join(ids[0].clone(), "Host", Role::Host).unwrap();
+        for id in &ids[1..] {
+            r.join(id.clone(), "Guest", Role::Attendee).unwrap();
+        }
+        assert_eq!(r.audience_len(), 3);
+        r.set_role(&ids[1], Role::Speaker).unwrap();
+        assert_eq!(
+            r.audience_len(),
+            2,
+            "a speaker is on stage, not in the audience"
+        );
+        r.leave(&ids[2]).unwrap();
+        assert_eq!(r.audience_len(), 1);
+        r.set_role(&ids[1], Role::Attendee).unwrap();
+        assert_eq!(r.audience_len(), 2, "back in the audience");
     }
 
     #[test]

@@ -69,6 +69,7 @@ const SERVER_TYPES: &[&str] = &[
     "muted_by_host",
     "recording_updated",
     "active_speaker",
+    "audience",
 ];
 
 /// Decodes a frame from a client, classifying failures as `message_too_large`, `bad_json`,

@@ -349,8 +349,14 @@ pub enum ServerMessage {
         role: Role,
         /// The session.
         session: SessionInfo,
-        /// Everyone already in the session, not including you.
+        /// Everyone already in the session, not including you. In a `stage` session, unless
+        /// you are a host or co-host, this is the stage only: see `audience`.
         participants: Vec<ParticipantInfo>,
+        /// How many attendees the session has, you included if you are one. In a `stage`
+        /// session only hosts and co-hosts hear about attendees one by one; everyone else
+        /// learns the audience's size from this and from `audience` messages.
+        #[serde(default)]
+        audience: u32,
         /// Every track already published; they arrive through `subscribe_offer`s.
         tracks: Vec<TrackInfo>,
         /// Current settings.
@@ -470,6 +476,13 @@ pub enum ServerMessage {
         participant_id: Option<ParticipantId>,
         /// Everyone speaking right now, loudest first (at most [`crate::MAX_SPEAKING`]).
         speaking: Vec<ParticipantId>,
+    },
+    /// The number of attendees changed (`stage` sessions). Sent to everyone at most once a
+    /// second, with the count as of then, so a crowd arriving or leaving costs one message per
+    /// participant per second rather than one per arrival.
+    Audience {
+        /// Attendees in the session now.
+        count: u32,
     },
     /// A host turned your microphone or camera off. Your `participant_updated` follows.
     MutedByHost {

@@ -4,6 +4,7 @@
 //! Every permission is decided here, through `hearth_core::permissions`.
 
 mod actions;
+mod audience;
 mod commands;
 mod recording;
 mod speakers;
@@ -17,7 +18,7 @@ pub use commands::{
 use crate::metrics::RoomShare;
 use crate::recordings::Recordings;
 use crate::sessions::{derive_invite_key, now_ms, role_name};
-use hearth_core::{Action, JoinError, Room, SpeakerDetector, allowed};
+use hearth_core::{Action, JoinError, Room, SpeakerDetector, allowed, hears_about};
 use hearth_media::PublishedTrack;
 use hearth_proto::{
     CHAT_HISTORY, ChatMessage, ErrorCode, MAX_CHAT_CHARS, MediaKind, ParticipantId, Role,
@@ -56,6 +57,8 @@ struct RoomTask {
     empty_since: Option<std::time::Instant>,
     /// Who speaks, from the levels of the microphones forwarded here.
     speakers: SpeakerDetector,
+    /// The audience count last sent (stage sessions), so an unchanged count is not sent again.
+    audience_told: Option<u32>,
 }
 
 /// Runs the room until every sender of commands is gone.
@@ -93,12 +96,15 @@ pub async fn run(setup: RoomSetup, mut commands: mpsc::Receiver<RoomCommand>) {
         recording: None,
         empty_since: None,
         speakers: SpeakerDetector::new(),
+        audience_told: None,
     };
     // Measured after every command rather than at each join, leave and track change: those
     // happen in many places (removals, role changes, settings), and two lengths are cheap.
     let mut share = RoomShare::new(setup.totals);
     let mut speaker_tick = tokio::time::interval(speakers::SPEAKER_TICK);
     speaker_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut audience_tick = tokio::time::interval(audience::AUDIENCE_TICK);
+    audience_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             command = commands.recv() => {
@@ -107,6 +113,7 @@ pub async fn run(setup: RoomSetup, mut commands: mpsc::Receiver<RoomCommand>) {
                 share.set(task.room.len(), task.room.track_count());
             }
             _ = speaker_tick.tick() => task.detect_speakers(std::time::Instant::now()),
+            _ = audience_tick.tick() => task.announce_audience(),
         }
     }
     // The server is going away: a recording still running is finished before the task ends.
@@ -291,10 +298,9 @@ impl RoomTask {
         let joined = self.describe_to(&id, role);
 
         tracing::info!(session_id = %self.session_id(), participant_id = %id, ?role, "joined");
-        self.broadcast(None, || {
-            RoomEvent::Message(ServerMessage::ParticipantJoined {
-                participant: info.clone(),
-            })
+        // Before they are a member: the newcomer's own arrival is in `joined`.
+        self.tell_about(&id, &[role], || ServerMessage::ParticipantJoined {
+            participant: info.clone(),
         });
         self.members.insert(
             id.clone(),
@@ -311,10 +317,14 @@ impl RoomTask {
     /// The room as `joined` tells it to participant `id`, who has `role`.
     fn describe_to(&self, id: &ParticipantId, role: Role) -> Box<Joined> {
         let runs = matches!(role, Role::Host | Role::Cohost);
+        let shape = self.room.settings().shape;
+        let mut participants = self.room.participants_except(id);
+        participants.retain(|p| hears_about(role, p.role, shape));
         Box::new(Joined {
             role,
             session: self.room.info().clone(),
-            participants: self.room.participants_except(id),
+            participants,
+            audience: self.audience_count(),
             tracks: self.room.tracks_except(id),
             settings: self.room.settings(),
             chat: self.chat.iter().cloned().collect(),
@@ -351,7 +361,8 @@ impl RoomTask {
             return;
         }
         self.members.remove(id);
-        let Some(tracks) = self.room.leave(id) else {
+        let role = self.room.participant(id).map(|p| p.role);
+        let (Some(role), Some(tracks)) = (role, self.room.leave(id)) else {
             return;
         };
         if let Err(e) = self.store.record_leave(id, now_ms()) {
@@ -365,10 +376,8 @@ impl RoomTask {
         tracing::info!(session_id = %self.session_id(), participant_id = %id, "left");
         self.unpublish(&tracks);
         let left = id.clone();
-        self.broadcast(None, || {
-            RoomEvent::Message(ServerMessage::ParticipantLeft {
-                participant_id: left.clone(),
-            })
+        self.tell_about(id, &[role], || ServerMessage::ParticipantLeft {
+            participant_id: left.clone(),
         });
     }
 
@@ -405,10 +414,8 @@ impl RoomTask {
     fn self_mute(&mut self, id: &ParticipantId, kind: MediaKind, muted: bool) {
         if let Some(info) = self.room.set_muted(id, kind, muted) {
             self.pause(id, kind, muted);
-            self.broadcast(None, || {
-                RoomEvent::Message(ServerMessage::ParticipantUpdated {
-                    participant: info.clone(),
-                })
+            self.tell_about(id, &[info.role], || ServerMessage::ParticipantUpdated {
+                participant: info.clone(),
             });
         }
     }
@@ -426,10 +433,8 @@ impl RoomTask {
             ));
         }
         if let Some(info) = self.room.set_hand(id, raised) {
-            self.broadcast(None, || {
-                RoomEvent::Message(ServerMessage::ParticipantUpdated {
-                    participant: info.clone(),
-                })
+            self.tell_about(id, &[info.role], || ServerMessage::ParticipantUpdated {
+                participant: info.clone(),
             });
         }
         Ok(())

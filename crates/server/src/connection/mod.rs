@@ -499,6 +499,7 @@ impl Conn {
             role: joined.role,
             session: joined.session,
             participants: joined.participants,
+            audience: joined.audience,
             tracks: joined.tracks,
             settings: joined.settings,
             chat: joined.chat,

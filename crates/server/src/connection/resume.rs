@@ -147,6 +147,7 @@ impl Conn {
             role: joined.role,
             session: joined.session,
             participants: joined.participants,
+            audience: joined.audience,
             tracks: joined.tracks,
             settings: joined.settings,
             chat: joined.chat,

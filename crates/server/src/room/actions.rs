@@ -123,10 +123,8 @@ impl RoomTask {
             RoomEvent::Message(ServerMessage::MutedByHost { kind }),
         );
         if let Some(info) = self.room.set_muted(target, kind, true) {
-            self.broadcast(None, || {
-                RoomEvent::Message(ServerMessage::ParticipantUpdated {
-                    participant: info.clone(),
-                })
+            self.tell_about(target, &[info.role], || ServerMessage::ParticipantUpdated {
+                participant: info.clone(),
             });
         }
         Ok(())
@@ -157,15 +155,21 @@ impl RoomTask {
     }
 
     fn set_role(&mut self, target: &ParticipantId, role: Role) -> Result<(), Refusal> {
+        let Some(before) = self.room.participant(target).map(|p| p.role) else {
+            return Ok(()); // gone meanwhile
+        };
         let Some((info, gone)) = self.room.set_role(target, role) else {
             return Ok(()); // already had it
         };
         self.unpublish(&gone);
-        self.broadcast(None, || {
-            RoomEvent::Message(ServerMessage::ParticipantUpdated {
+        // Both old and new role: an attendee brought on stage appears to the audience, and a
+        // speaker sent back to it is seen going (the client then forgets them).
+        self.tell_about(target, &[before, role], || {
+            ServerMessage::ParticipantUpdated {
                 participant: info.clone(),
-            })
+            }
         });
+        self.introduce_hidden(target, before);
         // A new co-host learns what co-hosts see.
         if role == Role::Cohost {
             if let Some(url) = self.invite_url() {
@@ -187,6 +191,11 @@ impl RoomTask {
         let (settings, gone) = self.room.update_settings(change);
         self.save_settings()?;
         self.unpublish(&gone);
+        // The settings first: a client that learns the session is a room now expects to hear
+        // about everyone, and the updates that follow bring it the audience it did not know.
+        self.broadcast(None, || {
+            RoomEvent::Message(ServerMessage::SettingsUpdated { settings })
+        });
         if settings.shape == Shape::Room {
             // Hands were lowered by the switch; show it.
             let everyone = self
@@ -200,9 +209,6 @@ impl RoomTask {
                 });
             }
         }
-        self.broadcast(None, || {
-            RoomEvent::Message(ServerMessage::SettingsUpdated { settings })
-        });
         // Turning the waiting room off lets everyone waiting in.
         if !settings.waiting_room {
             let waiting: Vec<ParticipantId> =

@@ -145,8 +145,11 @@ pub struct Joined {
     pub role: Role,
     /// Session id and title.
     pub session: SessionInfo,
-    /// Everyone else already there.
+    /// Everyone else already there whom they hear about (on a stage, the audience only to
+    /// hosts and co-hosts).
     pub participants: Vec<ParticipantInfo>,
+    /// Attendees in the session.
+    pub audience: u32,
     /// Tracks already published (they follow as `Subscribe` events).
     pub tracks: Vec<TrackInfo>,
     /// Current settings.
