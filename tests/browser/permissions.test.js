@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { canActOn, canEndSession, canPublish, canRaiseHand, canSetRole, runsSession } from '../../web/js/permissions.js';
+import { canActOn, canEndSession, canPublish, canRaiseHand, canSetRole, hearsAbout, runsSession } from '../../web/js/permissions.js';
 
 /** @type {import('../../web/js/protocol.js').Role[]} */
 const ROLES = ['host', 'cohost', 'speaker', 'attendee'];
@@ -29,6 +29,16 @@ describe('permissions mirror', () => {
       assert.equal(canEndSession(role), role === 'host', role);
       assert.equal(canSetRole(role, 'attendee', 'cohost'), role === 'host', role);
       assert.equal(canSetRole(role, 'attendee', 'host'), false, `${role}: nobody promotes to host`);
+    }
+  });
+
+  test('on a stage only hosts and co-hosts hear about each attendee', () => {
+    for (const viewer of ROLES) {
+      for (const subject of ROLES) {
+        assert.equal(hearsAbout(viewer, subject, 'room'), true, `${viewer} about ${subject} in a room`);
+        const expected = viewer === 'host' || viewer === 'cohost' || subject !== 'attendee';
+        assert.equal(hearsAbout(viewer, subject, 'stage'), expected, `${viewer} about ${subject} on a stage`);
+      }
     }
   });
 

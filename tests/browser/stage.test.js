@@ -49,8 +49,26 @@ describe('stage', () => {
       assert.equal(await attendee.page.locator('#hand-button').isVisible(), true, 'the audience can raise a hand');
       assert.equal(await attendee.page.locator('#settings-button').isVisible(), false, 'attendees get no host settings');
 
-      // The host lists the attendee but shows no tile and receives nothing from them.
+      // A second attendee: the host lists both; the audience is a count to the audience.
+      const other = await Participant.open(browser, 'Bea Attendee');
+      await other.joinByInvite(invite, title);
+      await other.waitJoined();
+      await attendee.openPanel('people');
+      await waitFor(`${attendee.name} to count three people and an audience of two`, async () =>
+        (await attendee.page.locator('#room-count').textContent()) === '3 people'
+        && (await attendee.page.locator('#audience-count').textContent()) === 'You and 1 other in the audience'
+        && (await attendee.page.locator('#people-count').textContent()) === '(3)');
+      assert.equal(await attendee.rowOf(other).count(), 0, 'attendees are not listed to one another');
+      assert.equal(await attendee.rowOf(host).count(), 1, 'the stage is listed');
       await host.openPanel('people');
+      await waitFor(`${host.name} to list ${other.name}`, async () => (await host.rowOf(other).count()) === 1);
+      assert.equal(await host.page.locator('#audience-count').isVisible(), false, 'the host lists the audience instead');
+      await other.page.click('#leave-button');
+      await waitFor(`${attendee.name} to see the audience shrink to themselves`, async () =>
+        (await attendee.page.locator('#audience-count').textContent()) === 'You are the audience'
+        && (await attendee.page.locator('#room-count').textContent()) === '2 people');
+
+      // The host lists the attendee but shows no tile and receives nothing from them.
       await waitFor(`${host.name} to list ${attendee.name}`, async () =>
         (await host.rowOf(attendee).count()) === 1
         && (await host.rowOf(attendee).locator('[data-testid="role-badge"]').textContent()) === 'Attendee');

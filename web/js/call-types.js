@@ -44,6 +44,8 @@
  * @property {{recording: RecordingStatus | null, error: string | null}} recording recording
  *   started or stopped; `error` says why it stopped by itself (hosts and co-hosts only)
  * @property {Speakers} speakers who speaks or holds the floor changed
+ * @property {number} audience the count of attendees changed (on a stage, the audience we
+ *   hear about only as a number unless we run the session)
  * @property {boolean} reconnecting the signaling socket was lost and we are getting it back
  *   (true), or we are back (false); the peer connections keep running meanwhile
  * @property {string} notice something worth telling the user that does not end the call

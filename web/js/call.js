@@ -7,7 +7,7 @@ import { Emitter } from './emitter.js';
 import { Link } from './link.js';
 import { openLocalMedia, openScreen, screenProblem } from './media.js';
 import { Negotiator } from './negotiation.js';
-import { canPublish } from './permissions.js';
+import { canPublish, hearsAbout } from './permissions.js';
 import { PROTOCOL_VERSION, isFatalError } from './protocol.js';
 import { Publisher } from './publisher.js';
 import { RemoteMedia } from './remote.js';
@@ -66,8 +66,10 @@ export class Call extends Emitter {
     this.session = null;
     /** @type {SessionSettings} */
     this.settings = { shape: 'room', locked: false, waiting_room: false, max_participants: 0 };
-    /** @type {Map<string, ParticipantInfo>} everyone else, by id, in join order */
+    /** @type {Map<string, ParticipantInfo>} everyone else we hear about, by id, in join order */
     this.participants = new Map();
+    /** attendees in the session (we included, if we are one), as the server last counted */
+    this.audience = 0;
     /** @type {ChatMessage[]} oldest first */
     this.chat = [];
     /** @type {WaitingInfo[]} hosts and co-hosts only */
@@ -254,6 +256,7 @@ export class Call extends Emitter {
         if (message.participant.id === this.participantId) break;
         this.participants.set(message.participant.id, message.participant);
         this.emit('participant_added', message.participant);
+        this.forgetUnheard();
         break;
       case 'participant_updated':
         if (message.participant.id === this.participantId) {
@@ -262,6 +265,11 @@ export class Call extends Emitter {
           this.participants.set(message.participant.id, message.participant);
           this.emit('participant_changed', message.participant);
         }
+        this.forgetUnheard();
+        break;
+      case 'audience':
+        this.audience = message.count;
+        this.emit('audience', message.count);
         break;
       case 'participant_left':
         this.participantLeft(message.participant_id);
@@ -295,6 +303,7 @@ export class Call extends Emitter {
       case 'settings_updated':
         this.settings = message.settings;
         this.emit('settings', message.settings);
+        this.forgetUnheard();
         this.followPermissions();
         break;
       case 'waiting_updated':
@@ -349,6 +358,7 @@ export class Call extends Emitter {
     this.waiting = message.waiting ?? [];
     this.inviteUrl = message.invite_url ?? null;
     this.recording = message.recording ?? null;
+    this.audience = message.audience ?? 0;
     this.status = 'joined';
     this.emit('joined', {
       participantId: message.participant_id,
@@ -378,6 +388,8 @@ export class Call extends Emitter {
     this.back();
     this.resumeToken = message.resume_token;
     this.session = message.session;
+    this.audience = message.audience ?? 0;
+    this.emit('audience', this.audience);
     const change = resync({
       selfId: this.participantId,
       participants: this.participants,
@@ -560,6 +572,33 @@ export class Call extends Emitter {
     console.warn(`hearth: server error ${code}: ${text}`);
     this.emit('refused', { code, message: text });
     this.emit('notice', code === 'rate_limited' ? 'You are sending messages too fast; wait a moment.' : text || code);
+  }
+
+  /**
+   * How many people are in the session, we included: those we hear about, and on a stage the
+   * audience we only know as a count.
+   */
+  headcount() {
+    const self = this.self;
+    if (!self) return 0;
+    if (hearsAbout(self.role, 'attendee', this.settings.shape)) return this.participants.size + 1;
+    const stage = [...this.participants.values()].filter((p) => p.role !== 'attendee').length;
+    return stage + (self.role === 'attendee' ? 0 : 1) + this.audience;
+  }
+
+  /**
+   * Forgets the people the server no longer tells us about (docs/protocol.md, "Who hears about
+   * whom"): on a stage, unless we run it, attendees are a count. Someone kept from before (a
+   * speaker sent back to the audience, our co-host role taken away, a room turned into a stage)
+   * would otherwise stay listed forever, since their later changes and departure never come.
+   * @private
+   */
+  forgetUnheard() {
+    const self = this.self;
+    if (!self) return;
+    for (const participant of [...this.participants.values()]) {
+      if (!hearsAbout(self.role, participant.role, this.settings.shape)) this.participantLeft(participant.id);
+    }
   }
 
   /**

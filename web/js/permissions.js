@@ -40,6 +40,18 @@ export function runsSession(role) {
 }
 
 /**
+ * Whether someone whose role is `viewer` hears, one by one, of the arrivals, changes and
+ * departures of someone whose role is `subject`. On a stage only hosts and co-hosts hear about
+ * each attendee; everyone else sees the stage and a count of the audience.
+ * @param {Role} viewer
+ * @param {Role} subject
+ * @param {Shape} shape
+ */
+export function hearsAbout(viewer, subject, shape) {
+  return shape === 'room' || runsSession(viewer) || subject !== 'attendee';
+}
+
+/**
  * Only the host (the holder of the host link) ends the session.
  * @param {Role} role
  */

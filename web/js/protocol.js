@@ -152,7 +152,9 @@ export const MAX_CHAT_CHARS = 2000;
  * @property {string} participant_id
  * @property {Role} role
  * @property {SessionInfo} session
- * @property {ParticipantInfo[]} participants everyone already there, not you
+ * @property {ParticipantInfo[]} participants everyone already there whom you hear about, not you
+ *   (on a stage, unless you run the session: the stage, not the audience)
+ * @property {number} [audience] attendees in the session, you included if you are one
  * @property {TrackInfo[]} tracks every track already published
  * @property {SessionSettings} settings
  * @property {ChatMessage[]} chat recent chat, oldest first
@@ -199,6 +201,7 @@ export const MAX_CHAT_CHARS = 2000;
  *   | {type: 'recording_updated', recording: RecordingStatus | null, error?: string}
  *   | ActiveSpeakerMessage
  *   | {type: 'muted_by_host', kind: MediaKind}
+ *   | {type: 'audience', count: number}
  *   | {type: 'simulcast_layers', track_id: string, active: boolean[]}
  *   | {type: 'pong', nonce: number}
  *   | ErrorMessage} ServerMessage

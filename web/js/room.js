@@ -171,6 +171,7 @@ export class RoomView {
         refresh();
       }),
       call.on('waiting_list', refresh),
+      call.on('audience', refresh),
       call.on('media', (participantId) => this.renderMedia(participantId)),
       call.on('local', refresh),
       call.on('invite', () => {
@@ -227,7 +228,7 @@ export class RoomView {
     this.el.people.dataset.attention = String(attention);
     this.el.people.title = attention > 0 ? `${attention} waiting or with a hand up` : 'People';
     this.el.audienceNote.hidden = !(call.status === 'joined' && call.role && !canPublish(call.role, shape));
-    const n = call.participants.size + 1;
+    const n = call.headcount();
     this.el.count.textContent = call.status !== 'joined' ? '' : n === 1 ? 'Only you' : `${n} people`;
   }
 

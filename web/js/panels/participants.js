@@ -3,7 +3,7 @@
 // permissions.js, a mirror of the server's rules; the server still decides.
 
 import { button, byId, confirmAction, element } from '../dom.js';
-import { canActOn, canPublish, canSetRole, runsSession } from '../permissions.js';
+import { canActOn, canPublish, canSetRole, hearsAbout, runsSession } from '../permissions.js';
 import { deviceOffIcon, handIcon } from '../tile.js';
 
 /** @typedef {import('../call.js').Call} Call */
@@ -54,6 +54,8 @@ export class ParticipantsPanel {
     this.waitingList = byId('waiting-list', HTMLUListElement);
     /** @private @readonly */
     this.count = byId('people-count', HTMLElement);
+    /** @private @readonly the audience, on a stage, for those who see it only as a number */
+    this.audienceCount = byId('audience-count', HTMLElement);
     /** @private @type {Map<string, Row>} */
     this.rows = new Map();
     /** @private the waiting list last rendered */
@@ -94,8 +96,28 @@ export class ParticipantsPanel {
       this.updateRow(row, p);
       if (this.list.children[index] !== row.item) this.list.insertBefore(row.item, this.list.children[index] ?? null);
     });
-    this.count.textContent = `(${everyone.length})`;
+    this.count.textContent = `(${call.headcount()})`;
+    this.renderAudience();
     this.renderWaiting();
+  }
+
+  /**
+   * On a stage, unless we run it, the audience is not listed one by one (the server does not
+   * tell us about each attendee): say how many there are instead.
+   * @private
+   */
+  renderAudience() {
+    const call = this.call;
+    const self = call.self;
+    const counted = !!self && !hearsAbout(self.role, 'attendee', call.settings.shape);
+    this.audienceCount.hidden = !counted;
+    if (!counted) return;
+    const n = call.audience;
+    const others = self.role === 'attendee' ? n - 1 : n;
+    const people = (/** @type {number} */ k) => (k === 1 ? '1 other' : `${k} others`);
+    this.audienceCount.textContent = self.role === 'attendee'
+      ? (others > 0 ? `You and ${people(others)} in the audience` : 'You are the audience')
+      : (n === 1 ? '1 person in the audience' : `${n} people in the audience`);
   }
 
   /**
