@@ -161,6 +161,9 @@ async fn run_once(env: &Env) -> anyhow::Result<Report> {
     let joined = std::mem::take(&mut *members.lock().unwrap_or_else(|e| e.into_inner()));
     let join_ms = join_times(&joined, &end);
     leave_all(joined.into_iter().map(|m| m.participant).collect()).await;
+    // The last leaves' notices are still going out as the sockets close.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let left = Metrics::scrape(&args.server).await;
     drop(progress);
 
     let secs = end.at.duration_since(start.at).as_secs_f64();
@@ -197,6 +200,11 @@ async fn run_once(env: &Env) -> anyhow::Result<Report> {
         },
         tool: measure::tool_cost(env.tool_cpus, &start, &end),
         machine: measure::machine_load(&start, &end),
+        signaling: Some(measure::signaling(
+            &end.traffic,
+            idle.metrics.as_ref(),
+            left.as_ref(),
+        )),
         ..Report::default()
     };
     if let Some(server) = report.server.as_mut() {

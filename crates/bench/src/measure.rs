@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::metrics::{Metrics, PACKETS_OUT, SUBSCRIBED_TRACKS};
 use crate::procfs::{self, ProcSample};
-use crate::report::{MachineLoad, Quantiles, ServerCost, ToolCost};
+use crate::report::{MachineLoad, Quantiles, ServerCost, Signaling, ToolCost};
 
 /// Everything read at one moment.
 #[derive(Debug, Clone)]
@@ -107,6 +107,25 @@ pub fn media_window(start: &[Traffic], end: &[Traffic]) -> MediaWindow {
         w.receivers += usize::from(received_any);
     }
     w
+}
+
+/// The server's counter of participants removed because their signaling queue overflowed.
+const TOO_SLOW: &str = "hearth_participants_removed_too_slow_total";
+
+/// Signaling received per participant as of `end`, and the participants dropped as too slow
+/// between the `before` and `after` scrapes.
+pub fn signaling(end: &[Traffic], before: Option<&Metrics>, after: Option<&Metrics>) -> Signaling {
+    let n = end.len().max(1) as f64;
+    let messages: u64 = end.iter().map(|t| t.signal_messages).sum();
+    let bytes: u64 = end.iter().map(|t| t.signal_bytes).sum();
+    Signaling {
+        messages_per_participant: messages as f64 / n,
+        kb_per_participant: bytes as f64 / 1000.0 / n,
+        // Absent from servers older than the counter: unknown, not zero.
+        dropped_too_slow: after
+            .and_then(|a| a.get(TOO_SLOW))
+            .map(|a| a - before.and_then(|b| b.get(TOO_SLOW)).unwrap_or(0.0)),
+    }
 }
 
 /// What the server paid between two readings. `received` (what our subscribers received)
@@ -259,7 +278,32 @@ mod tests {
                 .iter()
                 .map(|(id, r)| ((*id).to_owned(), r.clone()))
                 .collect(),
+            ..Traffic::default()
         }
+    }
+
+    #[test]
+    fn signaling_is_averaged_over_participants_and_drops_counted_between_scrapes() {
+        let mut a = Traffic::default();
+        (a.signal_messages, a.signal_bytes) = (30, 6000);
+        let mut b = Traffic::default();
+        (b.signal_messages, b.signal_bytes) = (10, 2000);
+        let before = Metrics::parse("hearth_participants_removed_too_slow_total 2\n");
+        let after = Metrics::parse(
+            "hearth_participants_removed_too_slow_total 7\n\
+             hearth_websocket_errors_total{code=\"bad_json\"} 40\n",
+        );
+        let s = signaling(&[a, b], Some(&before), Some(&after));
+        assert_eq!(s.messages_per_participant, 20.0);
+        assert_eq!(s.kb_per_participant, 4.0);
+        assert_eq!(s.dropped_too_slow, Some(5.0), "only since the first scrape");
+        assert_eq!(signaling(&[], None, None).dropped_too_slow, None);
+        let old_server = Metrics::parse("hearth_participants 3\n");
+        assert_eq!(
+            signaling(&[], Some(&old_server), Some(&old_server)).dropped_too_slow,
+            None,
+            "a server without the counter is unknown, not zero"
+        );
     }
 
     #[test]

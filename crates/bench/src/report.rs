@@ -148,6 +148,18 @@ pub struct ChurnStats {
     pub peak_subscribed_tracks: Option<f64>,
 }
 
+/// What signaling cost the participants: the messages each received from its join to the end
+/// of the measured interval, and how many the server dropped as too slow over the whole run
+/// (leaving included), which is what a session's signaling growing with the square of its
+/// size looks like from outside.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Signaling {
+    pub messages_per_participant: f64,
+    pub kb_per_participant: f64,
+    /// Participants the server removed as too slow (`hearth_participants_removed_too_slow_total`).
+    pub dropped_too_slow: Option<f64>,
+}
+
 /// One reading of the server's memory during a churn run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct MemorySample {
@@ -175,6 +187,7 @@ pub struct Report {
     /// WebSocket connect to first media packet.
     pub join_ms: Quantiles,
     pub server: Option<ServerCost>,
+    pub signaling: Option<Signaling>,
     /// The server's `/metrics` over the interval (counters as increases), when it has them.
     pub metrics: BTreeMap<String, f64>,
     pub tool: ToolCost,
@@ -287,6 +300,17 @@ const ROWS: &[(&str, &str, usize)] = &[
     ("video latency p99 ms", "/latency_ms/video/p99", 2),
     ("join p50 ms", "/join_ms/p50", 0),
     ("join p99 ms", "/join_ms/p99", 0),
+    (
+        "signaling msgs / participant",
+        "/signaling/messages_per_participant",
+        1,
+    ),
+    (
+        "signaling kB / participant",
+        "/signaling/kb_per_participant",
+        1,
+    ),
+    ("dropped as too slow", "/signaling/dropped_too_slow", 0),
     ("server CPU s", "/server/cpu_s", 2),
     ("server CPU % (of 1 core)", "/server/cpu_pct", 1),
     ("server RSS MB (end)", "/server/rss_mb_end", 1),

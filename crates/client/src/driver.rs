@@ -62,6 +62,11 @@ pub(crate) async fn drive(driver: Driver) {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => continue,
                 };
+                {
+                    let mut s = lock(&d.state);
+                    s.signal_messages += 1;
+                    s.signal_bytes += text.len() as u64;
+                }
                 let Ok(message) = decode_server(&text) else { continue };
                 handle(&d, message, &mut pending).await;
             }

@@ -299,6 +299,8 @@ impl Participant {
             packets_sent: s.packets_sent,
             bytes_sent: s.bytes_sent,
             received: s.received.clone(),
+            signal_messages: s.signal_messages,
+            signal_bytes: s.signal_bytes,
         }
     }
 

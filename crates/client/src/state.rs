@@ -78,6 +78,10 @@ pub struct Traffic {
     pub bytes_sent: u64,
     /// Media received, by track id.
     pub received: BTreeMap<String, Received>,
+    /// Signaling messages received from the server.
+    pub signal_messages: u64,
+    /// Their bytes (the JSON text).
+    pub signal_bytes: u64,
 }
 
 /// What the participant knows, as of now.
@@ -150,6 +154,10 @@ pub struct Snapshot {
     pub audience: u32,
     /// `audience` messages received.
     pub audience_updates: u64,
+    /// Signaling messages received from the server, of any type.
+    pub signal_messages: u64,
+    /// Their bytes (the JSON text).
+    pub signal_bytes: u64,
     /// Everyone a `participant_joined`, `participant_updated` or `participant_left` named,
     /// even if forgotten since: whom the server told us about.
     pub heard_about: BTreeSet<ParticipantId>,

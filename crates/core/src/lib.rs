@@ -4,6 +4,7 @@
 //! function with plain unit tests.
 
 pub mod forwarder;
+pub mod gaps;
 pub mod keyframe;
 pub mod layers;
 pub mod permissions;
@@ -12,6 +13,7 @@ pub mod room;
 pub mod speaker;
 
 pub use forwarder::{Decision, Forwarder, PacketMeta, Rewrite};
+pub use gaps::{Arrival, SequenceGaps};
 pub use keyframe::{KeyframeThrottle, is_keyframe, vp8_keyframe_size};
 pub use layers::{Demand, Headroom, Layer, allocate};
 pub use permissions::{Action, allowed, allowed_on, hears_about};

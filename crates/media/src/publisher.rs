@@ -9,12 +9,14 @@ use crate::pausing::{LayerPauser, TrackLayers};
 use crate::peer::{HandlerContext, MediaEvent, PeerFactory, TrackSink};
 use crate::simulcast::{MAX_LAYERS, layer_of_rid};
 use crate::stats::MediaStats;
+use hearth_core::SequenceGaps;
 use hearth_proto::{
     IceCandidate, MediaKind, ParticipantId, PcTarget, TrackId, TrackInfo, TrackSource,
 };
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -154,6 +156,7 @@ impl TrackSink for PublishSink {
             let mut budget = FANOUT_BUDGET;
             // SSRC -> layer, for the streams seen so far (at most a few).
             let mut layer_by_ssrc: Vec<(u32, u8)> = Vec::with_capacity(MAX_LAYERS);
+            let mut gaps_by_ssrc: Vec<(u32, SequenceGaps)> = Vec::with_capacity(MAX_LAYERS);
             loop {
                 let packet = tokio::select! {
                     event = track.poll() => match event {
@@ -185,6 +188,7 @@ impl TrackSink for PublishSink {
                 };
                 MediaStats::incr(&stats.packets_in);
                 MediaStats::add(&stats.bytes_in, packet.payload.len() as u64);
+                note_arrival(&mut gaps_by_ssrc, &packet.header, &stats);
                 if let Some(ext) = &audio_level_ext {
                     reader_track.note_audio_level(&packet, ext.load(Ordering::Relaxed));
                 }
@@ -221,6 +225,33 @@ impl TrackSink for PublishSink {
         {
             tracing::debug!(participant_id = %self.participant_id, "track arrived after leave");
         }
+    }
+}
+
+/// Counts the holes in, and late packets of, each stream read. Bounded like the layer list: a
+/// publisher cycling SSRCs replaces entries rather than growing it.
+fn note_arrival(
+    gaps: &mut Vec<(u32, SequenceGaps)>,
+    header: &rtp::header::Header,
+    stats: &MediaStats,
+) {
+    let index = match gaps.iter().position(|(s, _)| *s == header.ssrc) {
+        Some(index) => index,
+        None => {
+            if gaps.len() >= MAX_LAYERS * 2 {
+                gaps.remove(0);
+            }
+            gaps.push((header.ssrc, SequenceGaps::new()));
+            gaps.len() - 1
+        }
+    };
+    let Some((_, stream)) = gaps.get_mut(index) else {
+        return;
+    };
+    let arrival = stream.note(header.sequence_number);
+    MediaStats::add(&stats.packets_in_missing, arrival.skipped);
+    if arrival.late {
+        MediaStats::incr(&stats.packets_in_late);
     }
 }
 

@@ -10,6 +10,11 @@ pub struct MediaStats {
     pub packets_in: AtomicU64,
     /// RTP payload bytes received from publishers.
     pub bytes_in: AtomicU64,
+    /// Sequence numbers missing from publishers' streams as Hearth read them: packets lost on
+    /// the network, or dropped by the WebRTC stack's queue before Hearth could read them.
+    pub packets_in_missing: AtomicU64,
+    /// Publishers' packets read after a later one: reordered, or retransmitted into a hole.
+    pub packets_in_late: AtomicU64,
     /// RTP packets written to subscribers.
     pub packets_out: AtomicU64,
     /// RTP payload bytes written to subscribers.

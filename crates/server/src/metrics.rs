@@ -83,6 +83,16 @@ impl Drop for OpenSocket {
 pub(crate) struct RoomTotals {
     participants: AtomicU64,
     published_tracks: AtomicU64,
+    /// A counter, not a gauge: participants removed because their queue of room events was
+    /// full (a connection that could not keep up with the session's signaling).
+    removed_too_slow: AtomicU64,
+}
+
+impl RoomTotals {
+    /// Counts one participant removed as too slow.
+    pub(crate) fn removed_too_slow(&self) {
+        self.removed_too_slow.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// What one room task contributes to [`RoomTotals`]. Moving it by differences keeps the totals
@@ -157,6 +167,12 @@ pub(crate) fn render(state: &AppState) -> String {
         totals.participants.load(Ordering::Relaxed),
     );
     out.one(
+        "hearth_participants_removed_too_slow_total",
+        Kind::Counter,
+        "Participants removed because they could not keep up with their session's signaling.",
+        totals.removed_too_slow.load(Ordering::Relaxed),
+    );
+    out.one(
         "hearth_published_tracks",
         Kind::Gauge,
         "Tracks being published, summed over sessions.",
@@ -185,6 +201,19 @@ pub(crate) fn render(state: &AppState) -> String {
         Kind::Counter,
         "RTP payload bytes received from publishers.",
         get(&media.bytes_in),
+    );
+    out.one(
+        "hearth_rtp_packets_in_missing_total",
+        Kind::Counter,
+        "Sequence numbers missing from publishers' streams as read: lost on the network, or \
+         dropped by the WebRTC stack's queue before Hearth read them.",
+        get(&media.packets_in_missing),
+    );
+    out.one(
+        "hearth_rtp_packets_in_late_total",
+        Kind::Counter,
+        "Publishers' packets read after a later one: reordered, or retransmitted into a hole.",
+        get(&media.packets_in_late),
     );
     out.one(
         "hearth_rtp_packets_out_total",

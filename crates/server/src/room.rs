@@ -15,7 +15,7 @@ pub use commands::{
     RoomEvent, RoomSetup,
 };
 
-use crate::metrics::RoomShare;
+use crate::metrics::{RoomShare, RoomTotals};
 use crate::recordings::Recordings;
 use crate::sessions::{derive_invite_key, now_ms, role_name};
 use hearth_core::{Action, JoinError, Room, SpeakerDetector, allowed, hears_about};
@@ -59,6 +59,8 @@ struct RoomTask {
     speakers: SpeakerDetector,
     /// The audience count last sent (stage sessions), so an unchanged count is not sent again.
     audience_told: Option<u32>,
+    /// The server's totals, for the count of participants removed as too slow.
+    totals: Arc<RoomTotals>,
 }
 
 /// Runs the room until every sender of commands is gone.
@@ -97,6 +99,7 @@ pub async fn run(setup: RoomSetup, mut commands: mpsc::Receiver<RoomCommand>) {
         empty_since: None,
         speakers: SpeakerDetector::new(),
         audience_told: None,
+        totals: Arc::clone(&setup.totals),
     };
     // Measured after every command rather than at each join, leave and track change: those
     // happen in many places (removals, role changes, settings), and two lengths are cheap.
@@ -567,6 +570,7 @@ impl RoomTask {
                 // Dropping the sender tells the connection (its receiver closes); it reports
                 // `too_slow` to the client and leaves.
                 tracing::info!(session_id = %self.session_id(), participant_id = %id, "participant too slow; removing");
+                self.totals.removed_too_slow();
                 self.leave(id);
             }
             Err(mpsc::error::TrySendError::Closed(_)) => self.leave(id),
