@@ -339,6 +339,18 @@ const ROWS: &[(&str, &str, usize)] = &[
         "/metrics/hearth_rtp_packets_dropped_total{reason=\"paused\"}",
         0,
     ),
+    // Holes in the publishers' sequence numbers as the server read them: loss on the way
+    // in, including what the WebRTC stack's own queue dropped before Hearth saw it.
+    (
+        "missing on the way in",
+        "/metrics/hearth_rtp_packets_in_missing_total",
+        0,
+    ),
+    (
+        "late on the way in",
+        "/metrics/hearth_rtp_packets_in_late_total",
+        0,
+    ),
     ("server µs / fwd packet", "/server/cpu_us_per_packet", 2),
     ("× floor", "/server/x_floor", 1),
     ("tool CPU % (of 1 core)", "/tool/cpu_pct", 1),
