@@ -256,16 +256,17 @@ export class Call extends Emitter {
         if (message.participant.id === this.participantId) break;
         this.participants.set(message.participant.id, message.participant);
         this.emit('participant_added', message.participant);
-        this.forgetUnheard();
+        this.forgetUnheard([message.participant]);
         break;
       case 'participant_updated':
         if (message.participant.id === this.participantId) {
           this.updateSelf(message.participant);
+          this.forgetUnheard(this.participants.values());
         } else {
           this.participants.set(message.participant.id, message.participant);
           this.emit('participant_changed', message.participant);
+          this.forgetUnheard([message.participant]);
         }
-        this.forgetUnheard();
         break;
       case 'audience':
         this.audience = message.count;
@@ -303,7 +304,7 @@ export class Call extends Emitter {
       case 'settings_updated':
         this.settings = message.settings;
         this.emit('settings', message.settings);
-        this.forgetUnheard();
+        this.forgetUnheard(this.participants.values());
         this.followPermissions();
         break;
       case 'waiting_updated':
@@ -591,12 +592,15 @@ export class Call extends Emitter {
    * whom"): on a stage, unless we run it, attendees are a count. Someone kept from before (a
    * speaker sent back to the audience, our co-host role taken away, a room turned into a stage)
    * would otherwise stay listed forever, since their later changes and departure never come.
+   * Only `candidates` are checked: the one a message was about, or everyone when our role or
+   * the shape changed (a host of thousands would otherwise re-check everyone at each arrival).
    * @private
+   * @param {Iterable<ParticipantInfo>} candidates
    */
-  forgetUnheard() {
+  forgetUnheard(candidates) {
     const self = this.self;
     if (!self) return;
-    for (const participant of [...this.participants.values()]) {
+    for (const participant of [...candidates]) {
       if (!hearsAbout(self.role, participant.role, this.settings.shape)) this.participantLeft(participant.id);
     }
   }

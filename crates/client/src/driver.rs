@@ -195,10 +195,7 @@ pub(crate) async fn handle(
         ServerMessage::Waiting { .. } => {}
         ServerMessage::ParticipantJoined { participant }
         | ServerMessage::ParticipantUpdated { participant } => {
-            let mut s = lock(&d.state);
-            s.heard_about.insert(participant.id.clone());
-            s.participants.insert(participant.id.clone(), participant);
-            s.forget_unheard();
+            lock(&d.state).heard(participant);
         }
         ServerMessage::ParticipantLeft { participant_id } => {
             let mut s = lock(&d.state);

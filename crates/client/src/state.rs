@@ -176,6 +176,22 @@ impl Snapshot {
         self.participants
             .retain(|_, p| hearth_core::hears_about(viewer, p.role, shape));
     }
+
+    /// Records what a message said about someone else, forgetting them if we do not hear
+    /// about them (only they need checking: our role and the shape did not change).
+    pub(crate) fn heard(&mut self, participant: ParticipantInfo) {
+        self.heard_about.insert(participant.id.clone());
+        let hears = match (&self.me, &self.settings) {
+            (Some(me), Some(s)) => hearth_core::hears_about(me.role, participant.role, s.shape),
+            _ => true,
+        };
+        if hears {
+            self.participants
+                .insert(participant.id.clone(), participant);
+        } else {
+            self.participants.remove(&participant.id);
+        }
+    }
 }
 
 pub(crate) type Shared = Arc<Mutex<Snapshot>>;
