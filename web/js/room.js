@@ -78,6 +78,8 @@ export class RoomView {
     this.listeners = new AbortController();
     /** @private @type {(() => void)[]} */
     this.unsubscribe = [];
+    /** @private a redraw is due at the next frame */
+    this.renderQueued = false;
     /** @private @readonly tells the server how large each remote video is shown */
     this.views = new ViewReporter((trackId, width, height) => call.showTrack(trackId, width, height));
 
@@ -139,6 +141,7 @@ export class RoomView {
   /** Detaches from the call and the page. */
   destroy() {
     this.listeners.abort();
+    this.renderQueued = true; // no redraw after this
     for (const off of this.unsubscribe) off();
     this.views.close();
     for (const tile of [...this.tiles.values(), ...this.screenTiles.values()]) tile.remove();
@@ -153,6 +156,9 @@ export class RoomView {
   bindCall() {
     const call = this.call;
     const refresh = () => this.render();
+    // A crowd arriving brings a host hundreds of these a second, and each redraw walks every
+    // row and tile: redraw once per frame instead of once per message.
+    const refreshSoon = () => this.renderSoon();
     this.unsubscribe.push(
       call.on('joined', ({ session }) => {
         this.views.forget();
@@ -162,16 +168,16 @@ export class RoomView {
         this.chat.renderAll();
         refresh();
       }),
-      call.on('participant_added', refresh),
-      call.on('participant_changed', refresh),
-      call.on('participant_removed', refresh),
+      call.on('participant_added', refreshSoon),
+      call.on('participant_changed', refreshSoon),
+      call.on('participant_removed', refreshSoon),
       call.on('self', refresh),
       call.on('settings', () => {
         this.settings.settled();
         refresh();
       }),
       call.on('waiting_list', refresh),
-      call.on('audience', refresh),
+      call.on('audience', refreshSoon),
       call.on('media', (participantId) => this.renderMedia(participantId)),
       call.on('local', refresh),
       call.on('invite', () => {
@@ -206,6 +212,18 @@ export class RoomView {
     for (const [name, element] of Object.entries(this.el.panels)) element.hidden = name !== panel;
     this.controls.setOpenPanel(panel);
     this.chat.setOpen(panel === 'chat');
+  }
+
+  /** @private redraws at the next frame, once however many changes arrive before it */
+  renderSoon() {
+    if (this.renderQueued) return;
+    this.renderQueued = true;
+    requestAnimationFrame(() => {
+      if (!this.listeners.signal.aborted) {
+        this.renderQueued = false;
+        this.render();
+      }
+    });
   }
 
   /** @private brings the whole page in line with the call */
