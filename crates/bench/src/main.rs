@@ -97,6 +97,12 @@ pub struct RunArgs {
     /// Seconds between periodic keyframes.
     #[arg(long, default_value_t = 3)]
     pub keyframe_interval: u32,
+    /// Pace video like a browser: packets leave no faster than this multiple of the bitrate
+    /// (libwebrtc uses 2.5), so a keyframe is spread over tens of milliseconds. 0: every
+    /// frame's packets leave at once, the worst case for forwarding latency (the default, and
+    /// what every earlier result in docs/performance.md used).
+    #[arg(long, default_value_t = 0.0)]
+    pub pacing: f64,
     /// The server's process id, for its CPU and memory. Default: whoever listens on the
     /// server URL's port (if this user may read its /proc entry).
     #[arg(long)]

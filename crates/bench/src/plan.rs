@@ -49,6 +49,7 @@ pub fn av(args: &RunArgs) -> PublishOptions {
         video_bitrate: Some(args.bitrate),
         frame_rate: args.fps,
         keyframe_every: Some(args.keyframe_interval.max(1) * args.fps.max(1)),
+        pacing: (args.pacing > 0.0).then_some(args.pacing),
         clip: args
             .clip
             .clone()

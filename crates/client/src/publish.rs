@@ -52,6 +52,12 @@ pub struct PublishOptions {
     /// is its own RTP stream with its own SSRC, sequence numbers and keyframes, as a browser
     /// sends them. `None`: one stream at `video_bitrate`.
     pub simulcast: Option<Vec<u32>>,
+    /// Pace video like a browser's sender: packets leave no faster than this multiple of
+    /// `video_bitrate` (libwebrtc paces at 2.5), so a keyframe's dozens of packets are spread
+    /// over tens of milliseconds instead of leaving at once, and the frames behind it wait
+    /// their turn. Each packet is stamped when it leaves. `None`: every frame's packets leave
+    /// back to back, the worst case for the SFU's latency.
+    pub pacing: Option<f64>,
 }
 
 /// The RIDs of simulcast layers, smallest first.
@@ -93,6 +99,7 @@ impl Default for PublishOptions {
             clip: None,
             audio_level: None,
             simulcast: None,
+            pacing: None,
         }
     }
 }
@@ -178,8 +185,21 @@ pub(crate) async fn send_media(sender: Sender, me: &str, options: PublishOptions
     let shape = options
         .video_bitrate
         .map(|bitrate| VideoShape::new(bitrate, frame_rate, options.keyframe_every));
+    let mut pacer = match (video, options.pacing, options.video_bitrate) {
+        (true, Some(factor), Some(bitrate)) if factor > 0.0 => Some(Pacer::new(
+            factor * f64::from(bitrate),
+            tokio::time::Instant::now(),
+        )),
+        _ => None,
+    };
     let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A paced sender catches up on the frames that queued behind a keyframe, as a pacer's
+    // queue drains; an unpaced one never falls behind its clock but by stalls.
+    ticker.set_missed_tick_behavior(if pacer.is_some() {
+        tokio::time::MissedTickBehavior::Burst
+    } else {
+        tokio::time::MissedTickBehavior::Delay
+    });
     let mut seq: u16 = rand::random();
     let mut timestamp: u32 = rand::random();
     let mut counter: u32 = 0;
@@ -216,6 +236,10 @@ pub(crate) async fn send_media(sender: Sender, me: &str, options: PublishOptions
         };
         let mut bytes = 0;
         for (i, size) in sizes.iter().enumerate() {
+            if let Some(pacer) = pacer.as_mut() {
+                let departure = pacer.departure(tokio::time::Instant::now(), *size);
+                tokio::time::sleep_until(departure).await;
+            }
             let payload = if video {
                 video_payload(options.video_codec, me, counter, keyframe, i == 0, *size)
             } else {
@@ -263,6 +287,30 @@ pub(crate) async fn send_media(sender: Sender, me: &str, options: PublishOptions
     }
 }
 
+/// When each packet may leave, at a fixed rate: a packet waits for the ones before it to have
+/// left at that rate, and an idle sender starts at once.
+#[derive(Debug, Clone, Copy)]
+struct Pacer {
+    bits_per_second: f64,
+    next: tokio::time::Instant,
+}
+
+impl Pacer {
+    fn new(bits_per_second: f64, now: tokio::time::Instant) -> Self {
+        Self {
+            bits_per_second,
+            next: now,
+        }
+    }
+
+    /// When a packet of `bytes` may leave, if asked at `now`.
+    fn departure(&mut self, now: tokio::time::Instant, bytes: usize) -> tokio::time::Instant {
+        let at = self.next.max(now);
+        self.next = at + Duration::from_secs_f64(bytes as f64 * 8.0 / self.bits_per_second);
+        at
+    }
+}
+
 /// A video packet payload of about `size` bytes, framed as `codec` frames it; `first` is the
 /// first packet of its frame.
 fn video_payload(
@@ -291,4 +339,28 @@ fn with_continuation(p: Bytes) -> Bytes {
     let mut v = p.to_vec();
     v[0] &= !0x10;
     v.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_paced_keyframe_is_spread_at_the_pacing_rate_and_an_idle_pacer_waits_for_nothing() {
+        let start = tokio::time::Instant::now();
+        // 2.5 x 1.5 Mbit/s, as libwebrtc paces a 1.5 Mbit/s camera.
+        let mut pacer = Pacer::new(3_750_000.0, start);
+        // A keyframe of 40 full packets, all asked for at once.
+        let departures: Vec<_> = (0..40).map(|_| pacer.departure(start, 1200)).collect();
+        assert_eq!(departures[0], start, "the first leaves at once");
+        let spread = departures[39] - departures[0];
+        // 39 packets of 9 600 bits at 3.75 Mbit/s: 99.84 ms.
+        assert!(
+            (spread.as_secs_f64() - 0.09984).abs() < 1e-6,
+            "spread {spread:?}"
+        );
+        // Long after, the next packet leaves when asked.
+        let later = start + Duration::from_secs(1);
+        assert_eq!(pacer.departure(later, 1200), later);
+    }
 }
