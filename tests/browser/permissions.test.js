@@ -4,7 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { canActOn, canEndSession, canPublish, canRaiseHand, canSetRole, hearsAbout, runsSession } from '../../web/js/permissions.js';
+import {
+  canActOn, canEndSession, canPublish, canRaiseHand, canSetRole, hearsAbout, roleChangeNotice, runsSession,
+} from '../../web/js/permissions.js';
 
 /** @type {import('../../web/js/protocol.js').Role[]} */
 const ROLES = ['host', 'cohost', 'speaker', 'attendee'];
@@ -40,6 +42,14 @@ describe('permissions mirror', () => {
         assert.equal(hearsAbout(viewer, subject, 'stage'), expected, `${viewer} about ${subject} on a stage`);
       }
     }
+  });
+
+  test('a role change is announced only when it changes what one may do', () => {
+    assert.equal(roleChangeNotice('attendee', 'speaker', 'stage'), 'A host brought you on stage.');
+    assert.equal(roleChangeNotice('speaker', 'attendee', 'stage'), 'A host moved you off stage.');
+    assert.equal(roleChangeNotice('attendee', 'cohost', 'stage'), 'You are now a co-host.');
+    assert.equal(roleChangeNotice('cohost', 'speaker', 'stage'), 'You are no longer a co-host.');
+    assert.equal(roleChangeNotice('attendee', 'speaker', 'room'), null, 'in a room both publish');
   });
 
   test('nobody acts on an equal or higher rank', () => {

@@ -7,12 +7,13 @@ import { Emitter } from './emitter.js';
 import { Link } from './link.js';
 import { openLocalMedia, openScreen, screenProblem } from './media.js';
 import { Negotiator } from './negotiation.js';
-import { canPublish, hearsAbout } from './permissions.js';
+import { headcount, unheard } from './audience.js';
+import { canPublish, roleChangeNotice } from './permissions.js';
 import { PROTOCOL_VERSION, isFatalError } from './protocol.js';
 import { Publisher } from './publisher.js';
 import { RemoteMedia } from './remote.js';
 import { Requests } from './requests.js';
-import { resync } from './resync.js';
+import { replayOf, resync } from './resync.js';
 
 /** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./protocol.js').SessionInfo} SessionInfo */
@@ -399,19 +400,7 @@ export class Call extends Emitter {
     }, message);
     // Replayed as the messages the dead socket would have brought, so each change takes the
     // path it always takes (and the UI needs no resume case).
-    /** @type {ServerMessage[]} */
-    const replay = [
-      ...change.left.map((id) => ({ type: /** @type {const} */ ('participant_left'), participant_id: id })),
-      ...change.arrived.map((participant) => ({ type: /** @type {const} */ ('participant_joined'), participant })),
-      ...change.updated.map((participant) => ({ type: /** @type {const} */ ('participant_updated'), participant })),
-      ...change.unpublished.map((id) => ({
-        type: /** @type {const} */ ('track_unpublished'), track_id: id, participant_id: this.remote.announced.get(id)?.participant_id ?? '',
-      })),
-      ...change.published.map((track) => ({ type: /** @type {const} */ ('track_published'), track })),
-      ...change.chat.map((chat) => ({ type: /** @type {const} */ ('chat'), message: chat })),
-      { type: 'settings_updated', settings: message.settings },
-      { type: 'waiting_updated', waiting: message.waiting ?? [] },
-    ];
+    const replay = replayOf(change, message, this.remote.announced);
     if (this.self && this.self.role !== message.role) replay.push({ type: 'participant_updated', participant: { ...this.self, role: message.role } });
     const recording = message.recording ?? null;
     if (recording?.id !== this.recording?.id) replay.push({ type: 'recording_updated', recording });
@@ -507,12 +496,8 @@ export class Call extends Emitter {
     const before = this.self;
     this.self = info;
     if (before && before.role !== info.role) {
-      const wasOn = before && canPublish(before.role, this.settings.shape);
-      const isOn = canPublish(info.role, this.settings.shape);
-      if (info.role === 'cohost') this.emit('notice', 'You are now a co-host.');
-      else if (before.role === 'cohost') this.emit('notice', 'You are no longer a co-host.');
-      else if (isOn && !wasOn) this.emit('notice', 'A host brought you on stage.');
-      else if (!isOn && wasOn) this.emit('notice', 'A host moved you off stage.');
+      const notice = roleChangeNotice(before.role, info.role, this.settings.shape);
+      if (notice) this.emit('notice', notice);
       if (info.role !== 'host' && info.role !== 'cohost') {
         this.inviteUrl = null;
         this.waiting = [];
@@ -575,34 +560,21 @@ export class Call extends Emitter {
     this.emit('notice', code === 'rate_limited' ? 'You are sending messages too fast; wait a moment.' : text || code);
   }
 
-  /**
-   * How many people are in the session, we included: those we hear about, and on a stage the
-   * audience we only know as a count.
-   */
+  /** How many people are in the session, we included (see audience.js). */
   headcount() {
-    const self = this.self;
-    if (!self) return 0;
-    if (hearsAbout(self.role, 'attendee', this.settings.shape)) return this.participants.size + 1;
-    const stage = [...this.participants.values()].filter((p) => p.role !== 'attendee').length;
-    return stage + (self.role === 'attendee' ? 0 : 1) + this.audience;
+    return this.self ? headcount(this.self, this.participants.values(), this.audience, this.settings.shape) : 0;
   }
 
   /**
-   * Forgets the people the server no longer tells us about (docs/protocol.md, "Who hears about
-   * whom"): on a stage, unless we run it, attendees are a count. Someone kept from before (a
-   * speaker sent back to the audience, our co-host role taken away, a room turned into a stage)
-   * would otherwise stay listed forever, since their later changes and departure never come.
-   * Only `candidates` are checked: the one a message was about, or everyone when our role or
-   * the shape changed (a host of thousands would otherwise re-check everyone at each arrival).
+   * Forgets those of `candidates` the server no longer tells us about (see audience.js): the
+   * one a message was about, or everyone when our role or the shape changed (a host of
+   * thousands would otherwise re-check everyone at each arrival).
    * @private
    * @param {Iterable<ParticipantInfo>} candidates
    */
   forgetUnheard(candidates) {
-    const self = this.self;
-    if (!self) return;
-    for (const participant of [...candidates]) {
-      if (!hearsAbout(self.role, participant.role, this.settings.shape)) this.participantLeft(participant.id);
-    }
+    if (!this.self) return;
+    for (const id of unheard(this.self, candidates, this.settings.shape)) this.participantLeft(id);
   }
 
   /**

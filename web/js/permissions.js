@@ -52,6 +52,24 @@ export function hearsAbout(viewer, subject, shape) {
 }
 
 /**
+ * What to tell someone whose own role went from `before` to `after`, or `null` if nothing
+ * they can do changed.
+ * @param {Role} before
+ * @param {Role} after
+ * @param {Shape} shape
+ * @returns {string | null}
+ */
+export function roleChangeNotice(before, after, shape) {
+  if (after === 'cohost') return 'You are now a co-host.';
+  if (before === 'cohost') return 'You are no longer a co-host.';
+  const wasOn = canPublish(before, shape);
+  const isOn = canPublish(after, shape);
+  if (isOn && !wasOn) return 'A host brought you on stage.';
+  if (!isOn && wasOn) return 'A host moved you off stage.';
+  return null;
+}
+
+/**
  * Only the host (the holder of the host link) ends the session.
  * @param {Role} role
  */

@@ -27,6 +27,31 @@
  * @property {ChatMessage[]} chat messages not seen yet, oldest first
  */
 
+/** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
+
+/**
+ * The changes as the messages the dead socket would have brought, in an order that keeps each
+ * step valid (people leave before others arrive, tracks end before new ones start).
+ * @param {Resync} change
+ * @param {JoinedMessage} joined the `joined` that resumed us
+ * @param {ReadonlyMap<string, TrackInfo>} announced the tracks we knew, for their owners
+ * @returns {ServerMessage[]}
+ */
+export function replayOf(change, joined, announced) {
+  return [
+    ...change.left.map((id) => ({ type: /** @type {const} */ ('participant_left'), participant_id: id })),
+    ...change.arrived.map((participant) => ({ type: /** @type {const} */ ('participant_joined'), participant })),
+    ...change.updated.map((participant) => ({ type: /** @type {const} */ ('participant_updated'), participant })),
+    ...change.unpublished.map((id) => ({
+      type: /** @type {const} */ ('track_unpublished'), track_id: id, participant_id: announced.get(id)?.participant_id ?? '',
+    })),
+    ...change.published.map((track) => ({ type: /** @type {const} */ ('track_published'), track })),
+    ...change.chat.map((chat) => ({ type: /** @type {const} */ ('chat'), message: chat })),
+    { type: 'settings_updated', settings: joined.settings },
+    { type: 'waiting_updated', waiting: joined.waiting ?? [] },
+  ];
+}
+
 /**
  * @param {Known} known
  * @param {JoinedMessage} joined the `joined` that resumed us
