@@ -9,7 +9,7 @@ import { openLocalMedia, openScreen, screenProblem } from './media.js';
 import { Negotiator } from './negotiation.js';
 import { headcount, unheard } from './audience.js';
 import { canPublish, roleChangeNotice } from './permissions.js';
-import { PROTOCOL_VERSION, isFatalError } from './protocol.js';
+import { isFatalError, joinMessage } from './protocol.js';
 import { Publisher } from './publisher.js';
 import { RemoteMedia } from './remote.js';
 import { Requests } from './requests.js';
@@ -160,20 +160,9 @@ export class Call extends Emitter {
 
   /** @private */
   sendJoin() {
-    const { sessionId, name, hostKey, inviteKey } = this.options;
-    const token = this.resumeToken;
     // After a loss, ask to be the same participant again; the server checks the token.
-    const resume = this.reconnecting && this.participantId && token ? { resume: this.participantId } : {};
-    this.send({
-      type: 'join',
-      version: PROTOCOL_VERSION,
-      session_id: sessionId,
-      name,
-      ...(hostKey ? { host_key: hostKey } : {}),
-      ...(inviteKey ? { invite_key: inviteKey } : {}),
-      ...(token ? { resume_token: token } : {}),
-      ...resume,
-    });
+    const resume = this.reconnecting ? this.participantId : null;
+    this.send(joinMessage(this.options, this.resumeToken, resume));
   }
 
   /**

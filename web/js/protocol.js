@@ -223,6 +223,29 @@ export const MAX_CHAT_CHARS = 2000;
  */
 
 /**
+ * The `join` for a session link, presenting the resume token of an earlier join if we have
+ * one, and asking to be participant `resume` again (after a lost socket).
+ * @param {{sessionId: string, name: string, hostKey?: string, inviteKey?: string}} link
+ * @param {string | undefined} resumeToken
+ * @param {string | null} resume
+ * @returns {ClientMessage}
+ */
+export function joinMessage(link, resumeToken, resume) {
+  const { sessionId, name, hostKey, inviteKey } = link;
+  return {
+    type: 'join',
+    version: PROTOCOL_VERSION,
+    session_id: sessionId,
+    name,
+    ...(hostKey ? { host_key: hostKey } : {}),
+    ...(inviteKey ? { invite_key: inviteKey } : {}),
+    ...(resumeToken ? { resume_token: resumeToken } : {}),
+    // Resuming needs the token too: without it the server could not check the claim.
+    ...(resume && resumeToken ? { resume } : {}),
+  };
+}
+
+/**
  * Whether the server closes the socket after an error with this code.
  * @param {string} code
  * @returns {boolean}
