@@ -249,7 +249,9 @@ fn note_arrival(
         return;
     };
     let arrival = stream.note(header.sequence_number);
-    MediaStats::add(&stats.packets_in_missing, arrival.skipped);
+    if arrival.skipped > 0 {
+        MediaStats::add(&stats.packets_in_missing, arrival.skipped);
+    }
     if arrival.late {
         MediaStats::incr(&stats.packets_in_late);
     }
