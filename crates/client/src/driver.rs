@@ -14,6 +14,9 @@ use webrtc::peer_connection::PeerConnection;
 use crate::signal::Signal;
 use crate::state::{Shared, lock};
 
+/// How long a closing socket waits for the server's close frame.
+const CLOSING_HANDSHAKE: Duration = Duration::from_secs(2);
+
 pub(crate) struct Driver {
     pub(crate) ws: Signal,
     /// Shared so that a new socket's driver takes over the queue when an old one is dropped
@@ -53,7 +56,26 @@ pub(crate) async fn drive(driver: Driver) {
                 }
             }
             () = close.notified() => {
+                // What was queued goes first (a `leave`), as a browser flushes a socket's
+                // buffer before its close frame: dropped, the server would see a lost socket
+                // and hold the participant for a resume.
+                while let Ok(out) = outbox_rx.try_recv() {
+                    if sink.send(Message::Text(encode(&out).into())).await.is_err() {
+                        break;
+                    }
+                }
                 let _ = sink.send(Message::Close(None)).await;
+                // The closing handshake, as a browser does it: read until the server's close
+                // frame. A socket dropped with unread data goes out as a reset, which can
+                // destroy our close frame before the server reads it.
+                let _ = tokio::time::timeout(CLOSING_HANDSHAKE, async {
+                    while let Some(Ok(frame)) = stream.next().await {
+                        if matches!(frame, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                })
+                .await;
                 break;
             }
             frame = stream.next() => {

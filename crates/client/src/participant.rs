@@ -556,19 +556,19 @@ impl Participant {
     }
 
     /// Leaves politely (the `leave` message), then closes everything.
-    pub async fn leave(mut self) {
+    pub async fn leave(self) {
         self.send(ClientMessage::Leave).await;
-        // Give the driver a moment to flush `leave` before the socket goes.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        self.shutdown().await;
+        self.vanish().await;
     }
 
     /// Closes everything without a `leave`, like a tab being closed: the socket gets a close
-    /// frame (a browser sends one), the media connections close.
+    /// frame (a browser sends one) after whatever was queued, the media connections close.
     pub async fn vanish(mut self) {
         self.close.notify_one();
+        // The driver may be busy with a negotiation; aborted before its close frame, it would
+        // leave the server holding this participant for a resume.
         if let Some(driver) = self.driver.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), driver).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), driver).await;
         }
         self.shutdown().await;
     }
