@@ -2,7 +2,8 @@
 //! protocol with headless participants (WebSocket signaling, webrtc-rs peer connections,
 //! synthetic VP8- and Opus-shaped media) and reports what users and operators would notice:
 //! loss, latency, join time, and what the server paid for it. `floor` measures what any SFU must
-//! pay per forwarded packet on this machine. See `docs/performance.md`.
+//! pay per forwarded packet on this machine, `pipeline` what webrtc-rs's sans-IO core charges on top.
+//! See `docs/performance.md`.
 
 mod churn;
 mod floor;
@@ -10,6 +11,7 @@ mod http;
 mod load;
 mod measure;
 mod metrics;
+mod pipeline;
 mod plan;
 mod procfs;
 mod progress;
@@ -33,6 +35,9 @@ enum Command {
     Run(Box<RunArgs>),
     /// Measure the per-packet floor: SRTP protect of a 1200-byte packet plus one UDP send.
     Floor(FloorArgs),
+    /// Measure webrtc-rs's sans-IO core per forwarded packet (a subscribe connection's
+    /// interceptors and SRTP, without the async layer), alone and with a UDP send.
+    Pipeline(PipelineArgs),
 }
 
 /// What to load the server with.
@@ -151,6 +156,23 @@ struct FloorArgs {
     json: Option<PathBuf>,
 }
 
+/// Options of `pipeline`.
+#[derive(Debug, Clone, Args)]
+struct PipelineArgs {
+    /// Runs; each number reported is the median.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Packets per run, each forwarded to every connection.
+    #[arg(long, default_value_t = 20_000)]
+    packets: usize,
+    /// Subscribe connections (viewers) each packet goes to.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=pipeline::MAX_CONNECTIONS as i64))]
+    connections: u16,
+    /// Write the result as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Quiet by default: the progress line is the output. `RUST_LOG=hearth_client=debug` shows
@@ -168,6 +190,15 @@ fn main() -> anyhow::Result<()> {
             report::print_floor(&floor);
             if let Some(path) = args.json {
                 std::fs::write(&path, serde_json::to_string_pretty(&floor)?)?;
+            }
+            Ok(())
+        }
+        Command::Pipeline(args) => {
+            let pipeline =
+                pipeline::measure(args.runs, args.packets, usize::from(args.connections))?;
+            report::print_pipeline(&pipeline);
+            if let Some(path) = args.json {
+                std::fs::write(&path, serde_json::to_string_pretty(&pipeline)?)?;
             }
             Ok(())
         }

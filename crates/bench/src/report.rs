@@ -481,6 +481,26 @@ pub fn print_floor(floor: &Floor) {
     );
 }
 
+/// The pipeline measurement, for the terminal.
+pub fn print_pipeline(p: &crate::pipeline::Pipeline) {
+    println!(
+        "per forwarded 1200-byte VP8 packet, {} subscribe connection(s), median of runs:",
+        p.connections
+    );
+    println!(
+        "  rtc core: write_rtp + poll_write (interceptors, SRTP)  {:>7.3} µs",
+        p.core_us
+    );
+    println!(
+        "  rtc core + UDP send on loopback                        {:>7.3} µs",
+        p.core_and_send_us
+    );
+    println!(
+        "  {:.3} datagrams and {:.0} bytes out per packet",
+        p.datagrams_per_packet, p.bytes_per_packet
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

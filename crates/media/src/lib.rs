@@ -24,10 +24,11 @@ mod simulcast;
 mod stats;
 mod subscriber;
 
+pub use codecs::codec_for;
 pub use config::{MediaConfig, PortRange};
 pub use error::MediaError;
 pub use fanout::{PacketTap, PublishedTrack, TapHandle};
-pub use peer::{MediaEvent, PeerFactory};
+pub use peer::{MediaEvent, PeerFactory, connection_parts};
 pub use publisher::Publisher;
 pub use stats::MediaStats;
 pub use subscriber::{DownTrack, Subscriber};

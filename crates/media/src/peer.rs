@@ -18,6 +18,7 @@ use rtc::interceptor::{
 use rtc::peer_connection::configuration::RTCBundlePolicy;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -209,14 +210,8 @@ impl PeerFactory {
         ctx: HandlerContext,
         port: u16,
     ) -> Result<Arc<dyn PeerConnection>, MediaError> {
-        let mut engine = codecs::media_engine().map_err(|e| MediaError::Webrtc(e.to_string()))?;
-        let target = ctx.target;
-        // The default set is registered for what it tells the media engine (NACK and PLI
-        // feedback, the TWCC and simulcast header extensions); the interceptors themselves are
-        // then chosen by what the connection does.
-        register_default_interceptors(Registry::new(), &mut engine)
-            .map_err(|e| MediaError::Webrtc(e.to_string()))?;
-        let registry = interceptors_for(target, ctx.estimate.clone(), ctx.diversions.clone());
+        let (engine, registry) =
+            connection_parts(ctx.target, ctx.estimate.clone(), ctx.diversions.clone())?;
         // Multicast DNS needs a multicast-capable interface, which containers and network
         // namespaces lack (build() then fails with ENODEV); Hearth advertises plain IPs anyway.
         // A browser's connectivity check often reaches the server before its trickled
@@ -257,6 +252,24 @@ impl PeerFactory {
     pub(crate) fn stats_handle(&self) -> Arc<MediaStats> {
         Arc::clone(&self.stats)
     }
+}
+
+/// The codecs and interceptors of a connection in direction `target`: what the server's
+/// connections run, and what `hearth-bench pipeline` measures. `estimate` receives a subscribe
+/// connection's bandwidth estimate; `diversions` takes simulcast streams diverted by the RTCP
+/// tap (both may be `None`).
+pub fn connection_parts(
+    target: PcTarget,
+    estimate: Option<Arc<AtomicU64>>,
+    diversions: Option<Arc<Diversions>>,
+) -> Result<(MediaEngine, Registry), MediaError> {
+    let mut engine = codecs::media_engine().map_err(|e| MediaError::Webrtc(e.to_string()))?;
+    // The default set is registered for what it tells the media engine (NACK and PLI
+    // feedback, the TWCC and simulcast header extensions); the interceptors themselves are
+    // then chosen by what the connection does.
+    register_default_interceptors(Registry::new(), &mut engine)
+        .map_err(|e| MediaError::Webrtc(e.to_string()))?;
+    Ok((engine, interceptors_for(target, estimate, diversions)))
 }
 
 /// How often the SFU asks a publisher for the same lost packet. At 100 ms between NACK rounds
