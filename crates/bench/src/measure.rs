@@ -6,7 +6,7 @@ use hearth_client::{LatencyHistogram, Traffic};
 use hearth_proto::MediaKind;
 use std::time::Instant;
 
-use crate::metrics::{Metrics, PACKETS_OUT, SUBSCRIBED_TRACKS};
+use crate::metrics::{HEAP_ALLOCATED, Metrics, PACKETS_OUT, SUBSCRIBED_TRACKS};
 use crate::procfs::{self, ProcSample};
 use crate::report::{MachineLoad, Quantiles, ServerCost, Signaling, ToolCost};
 
@@ -162,6 +162,7 @@ pub fn server_cost(
         rss_mb_idle: None,
         subscribed_tracks: None,
         rss_kb_per_subscribed_track: None,
+        heap_kb_per_subscribed_track: None,
         fds_start: a.fds,
         fds_end: b.fds,
         threads: b.threads,
@@ -176,6 +177,14 @@ pub fn server_cost(
 /// `end`) to the tracks subscribed at `end`.
 pub fn track_memory(cost: &mut ServerCost, idle: &Reading, end: &Reading) {
     let tracks = end.metrics.as_ref().and_then(|m| m.get(SUBSCRIBED_TRACKS));
+    // Resident memory only grows in the first run on a server: the allocator keeps the pages
+    // and the next runs reuse them. The heap is given back when people leave, so its growth
+    // is the cost of every run alike.
+    let heap = |r: &Reading| r.metrics.as_ref().and_then(|m| m.get(HEAP_ALLOCATED));
+    cost.heap_kb_per_subscribed_track = match (heap(idle), heap(end), tracks) {
+        (Some(before), Some(after), Some(n)) if n > 0.0 => Some((after - before) / 1e3 / n),
+        _ => None,
+    };
     let (Some(idle), Some(now)) = (idle.server, end.server) else {
         return;
     };
@@ -304,6 +313,49 @@ mod tests {
             None,
             "a server without the counter is unknown, not zero"
         );
+    }
+
+    #[test]
+    fn memory_per_track_is_charged_from_the_heap_even_when_resident_memory_did_not_grow() {
+        let at = |rss_bytes, metrics: &str| Reading {
+            at: Instant::now(),
+            traffic: Vec::new(),
+            server: Some(ProcSample {
+                rss_bytes,
+                ..ProcSample::default()
+            }),
+            tool: None,
+            machine_busy_s: None,
+            metrics: Some(Metrics::parse(metrics)),
+        };
+        // A second run on a warm server: its pages were kept from the first run.
+        let idle = at(
+            300_000_000,
+            "hearth_heap_allocated_bytes 40000000
+",
+        );
+        let end = at(
+            299_000_000,
+            "hearth_heap_allocated_bytes 140000000
+hearth_subscribed_tracks 200
+",
+        );
+        let mut cost = ServerCost::default();
+        track_memory(&mut cost, &idle, &end);
+        assert_eq!(cost.heap_kb_per_subscribed_track, Some(500.0));
+        assert_eq!(cost.rss_kb_per_subscribed_track, Some(-5.0));
+        // A server that does not report its heap: unknown, not zero.
+        let mut cost = ServerCost::default();
+        track_memory(
+            &mut cost,
+            &at(1, ""),
+            &at(
+                2,
+                "hearth_subscribed_tracks 200
+",
+            ),
+        );
+        assert_eq!(cost.heap_kb_per_subscribed_track, None);
     }
 
     #[test]

@@ -75,6 +75,10 @@ pub struct ServerCost {
     /// Resident memory the run added (end minus idle) per subscribed track: everything a
     /// participant costs (connections, sockets, buffers, signaling) charged to the tracks.
     pub rss_kb_per_subscribed_track: Option<f64>,
+    /// Heap the run added (`hearth_heap_allocated_bytes`, end minus idle) per subscribed track:
+    /// the same charge, right on every run of a server, where resident memory is right only on
+    /// its first (the allocator keeps pages for the next run).
+    pub heap_kb_per_subscribed_track: Option<f64>,
     pub fds_start: usize,
     pub fds_end: usize,
     pub threads: u64,
@@ -319,6 +323,11 @@ const ROWS: &[(&str, &str, usize)] = &[
     (
         "server RSS kB / subscribed track",
         "/server/rss_kb_per_subscribed_track",
+        0,
+    ),
+    (
+        "server heap kB / subscribed track",
+        "/server/heap_kb_per_subscribed_track",
         0,
     ),
     ("forwarded pkt/s", "/server/forwarded_pps", 0),
