@@ -29,6 +29,8 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use serde::Serialize;
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Payload bytes after the 12-byte RTP header: a full packet of a browser's VP8 packetizer.
@@ -60,6 +62,31 @@ pub struct Pipeline {
     pub core_runs: Vec<f64>,
     /// Every run's `core_and_send_us`.
     pub core_and_send_runs: Vec<f64>,
+    /// The same, each connection sending to its own socket, read by a thread that waits for
+    /// it (on the other core, when there is one): the send then also pays for waking the
+    /// reader, as the server's sends to the load tool's sockets do.
+    pub core_and_send_to_waiting_us: f64,
+    /// Every run's `core_and_send_to_waiting_us`.
+    pub core_and_send_to_waiting_runs: Vec<f64>,
+    /// Of the datagrams sent to waiting sockets, the share the reader got (below 1 means
+    /// some were dropped, which is cheaper than delivery, and the number reads low).
+    pub delivered_to_waiting: f64,
+}
+
+/// Where forwarded datagrams go.
+enum Sink<'a> {
+    /// Nowhere: the core alone.
+    Nowhere,
+    /// One connected socket to a receiver this thread drains between batches, untimed.
+    Drained {
+        tx: &'a UdpSocket,
+        rx: &'a UdpSocket,
+    },
+    /// To the `to` of each connection (by index), read by [`Readers`].
+    Waiting {
+        tx: &'a UdpSocket,
+        to: &'a [SocketAddr],
+    },
 }
 
 /// Measures `runs` runs of `packets` packets forwarded to each of `connections` subscribe
@@ -73,20 +100,33 @@ pub fn measure(runs: usize, packets: usize, connections: usize) -> anyhow::Resul
     rx.set_nonblocking(true)?;
     let tx = UdpSocket::bind("127.0.0.1:0").context("binding the sender")?;
     tx.connect(rx.local_addr()?)?;
+    let to_waiting = UdpSocket::bind("127.0.0.1:0").context("binding the sender")?;
     let mut core = Vec::new();
     let mut with_send = Vec::new();
+    let mut with_waiting = Vec::new();
+    let (mut sent_to_waiting, mut delivered) = (0u64, 0u64);
     let (mut datagrams, mut bytes, mut forwarded) = (0u64, 0u64, 0u64);
     for _ in 0..runs {
         let mut pairs = (0..connections)
             .map(Pair::new)
             .collect::<anyhow::Result<Vec<_>>>()?;
         connect(&mut pairs)?;
-        let out = forward(&mut pairs, packets, None)?;
+        let out = forward(&mut pairs, packets, &Sink::Nowhere)?;
         core.push(out.us_per_packet);
         datagrams += out.datagrams;
         bytes += out.bytes;
         forwarded += out.forwarded;
-        with_send.push(forward(&mut pairs, packets, Some((&tx, &rx)))?.us_per_packet);
+        with_send
+            .push(forward(&mut pairs, packets, &Sink::Drained { tx: &tx, rx: &rx })?.us_per_packet);
+        let readers = Readers::start(connections)?;
+        let sink = Sink::Waiting {
+            tx: &to_waiting,
+            to: &readers.addrs,
+        };
+        let out = forward(&mut pairs, packets, &sink)?;
+        with_waiting.push(out.us_per_packet);
+        sent_to_waiting += out.datagrams;
+        delivered += readers.stop();
     }
     Ok(Pipeline {
         connections,
@@ -96,6 +136,9 @@ pub fn measure(runs: usize, packets: usize, connections: usize) -> anyhow::Resul
         bytes_per_packet: bytes as f64 / datagrams.max(1) as f64,
         core_runs: core,
         core_and_send_runs: with_send,
+        core_and_send_to_waiting_us: median(&mut with_waiting.clone()).context("no measurement")?,
+        core_and_send_to_waiting_runs: with_waiting,
+        delivered_to_waiting: delivered as f64 / sent_to_waiting.max(1) as f64,
     })
 }
 
@@ -107,13 +150,8 @@ struct Forwarded {
     bytes: u64,
 }
 
-/// Forwards `packets` packets to every pair in turn; with `socket`, sends every datagram on it
-/// too (one socket for all, as a driver of many connections would).
-fn forward(
-    pairs: &mut [Pair],
-    packets: usize,
-    socket: Option<(&UdpSocket, &UdpSocket)>,
-) -> anyhow::Result<Forwarded> {
+/// Forwards `packets` packets to every pair in turn, their datagrams to `sink`.
+fn forward(pairs: &mut [Pair], packets: usize, sink: &Sink<'_>) -> anyhow::Result<Forwarded> {
     let payload = bytes::Bytes::from(vec![0x5a; PAYLOAD_BYTES]);
     let mut drain = vec![0u8; 2048];
     let mut out = Forwarded {
@@ -127,14 +165,19 @@ fn forward(
     for first in (0..jobs).step_by(BATCH) {
         let started = Instant::now();
         for job in first..first + BATCH {
-            let (k, pair) = (job / pairs.len(), &mut pairs[job % pairs.len()]);
-            let (datagrams, bytes) = pair.write(k, payload.clone(), socket.map(|(tx, _)| tx))?;
+            let (k, j) = (job / pairs.len(), job % pairs.len());
+            let send = match sink {
+                Sink::Nowhere => None,
+                Sink::Drained { tx, .. } => Some((*tx, None)),
+                Sink::Waiting { tx, to } => Some((*tx, to.get(j).copied())),
+            };
+            let (datagrams, bytes) = pairs[j].write(k, payload.clone(), send)?;
             out.datagrams += datagrams;
             out.bytes += bytes;
         }
         timed += started.elapsed();
         out.forwarded += BATCH as u64;
-        if let Some((_, rx)) = socket {
+        if let Sink::Drained { rx, .. } = sink {
             for _ in 0..4 * BATCH {
                 if rx.recv(&mut drain).is_err() {
                     break;
@@ -261,13 +304,14 @@ impl Pair {
         Ok(moved)
     }
 
-    /// Writes the `k`th packet of the stream and takes what comes out; with `socket`, sends it.
-    /// Returns the datagrams and bytes out.
+    /// Writes the `k`th packet of the stream and takes what comes out; with `send`, sends it
+    /// (to the address given, or where the socket is connected). Returns the datagrams and
+    /// bytes out.
     fn write(
         &mut self,
         k: usize,
         payload: bytes::Bytes,
-        socket: Option<&UdpSocket>,
+        send: Option<(&UdpSocket, Option<SocketAddr>)>,
     ) -> anyhow::Result<(u64, u64)> {
         self.sequence = self.sequence.wrapping_add(1);
         // Five packets a frame, 30 frames a second.
@@ -292,14 +336,87 @@ impl Pair {
         while let Some(out) = self.sfu.poll_write() {
             datagrams += 1;
             bytes += out.message.len() as u64;
-            if let Some(tx) = socket {
-                tx.send(&out.message).context("UDP send")?;
+            match send {
+                Some((tx, Some(to))) => {
+                    tx.send_to(&out.message, to).context("UDP send")?;
+                }
+                Some((tx, None)) => {
+                    tx.send(&out.message).context("UDP send")?;
+                }
+                None => {}
             }
         }
         if self.sfu.poll_timeout().is_some_and(|at| at <= now) {
             self.sfu.handle_timeout(now)?;
         }
         Ok((datagrams, bytes))
+    }
+}
+
+/// One socket per connection, read by a thread of their own that waits for datagrams (a
+/// current-thread tokio runtime, as a client's would).
+struct Readers {
+    addrs: Vec<SocketAddr>,
+    received: Arc<AtomicU64>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Readers {
+    fn start(n: usize) -> anyhow::Result<Self> {
+        let sockets = (0..n)
+            .map(|_| {
+                let socket = UdpSocket::bind("127.0.0.1:0")?;
+                socket.set_nonblocking(true)?;
+                Ok(socket)
+            })
+            .collect::<std::io::Result<Vec<_>>>()
+            .context("binding the readers' sockets")?;
+        let addrs = sockets
+            .iter()
+            .map(UdpSocket::local_addr)
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let received = Arc::new(AtomicU64::new(0));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        let count = Arc::clone(&received);
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(async move {
+                for socket in sockets {
+                    let Ok(socket) = tokio::net::UdpSocket::from_std(socket) else {
+                        continue;
+                    };
+                    let count = Arc::clone(&count);
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 2048];
+                        while socket.recv(&mut buf).await.is_ok() {
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                }
+                let _ = stopped.await;
+            });
+        });
+        Ok(Self {
+            addrs,
+            received,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops reading, once the last datagrams had a moment to arrive; how many arrived.
+    fn stop(mut self) -> u64 {
+        std::thread::sleep(Duration::from_millis(50));
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.received.load(Ordering::Relaxed)
     }
 }
 
@@ -396,6 +513,9 @@ mod tests {
     fn a_connected_pair_forwards_every_packet_as_one_protected_datagram() {
         let pipeline = measure(1, 256, 2).expect("measures");
         assert!(pipeline.core_us > 0.0 && pipeline.core_and_send_us > 0.0);
+        assert!(pipeline.core_and_send_to_waiting_us > 0.0);
+        // The readers got what was sent (all of it unless a busy machine kept them waiting).
+        assert!(pipeline.delivered_to_waiting > 0.0, "{pipeline:?}");
         // Every packet left as a datagram; sender reports add a few at most.
         assert!(
             (1.0..1.1).contains(&pipeline.datagrams_per_packet),

@@ -497,12 +497,17 @@ pub fn print_pipeline(p: &crate::pipeline::Pipeline) {
         p.connections
     );
     println!(
-        "  rtc core: write_rtp + poll_write (interceptors, SRTP)  {:>7.3} µs",
+        "  rtc core: write_rtp + poll_write (interceptors, SRTP)   {:>7.3} µs",
         p.core_us
     );
     println!(
-        "  rtc core + UDP send on loopback                        {:>7.3} µs",
+        "  rtc core + UDP send on loopback, drained between sends  {:>7.3} µs",
         p.core_and_send_us
+    );
+    println!(
+        "  rtc core + UDP send to a waiting reader per connection  {:>7.3} µs ({:.1} % delivered)",
+        p.core_and_send_to_waiting_us,
+        p.delivered_to_waiting * 100.0
     );
     println!(
         "  {:.3} datagrams and {:.0} bytes out per packet",
