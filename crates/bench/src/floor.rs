@@ -17,7 +17,7 @@ const PACKET_BYTES: usize = 1200;
 /// Sends between drains of the receiving socket: few enough that its default receive buffer
 /// (about 90 such packets) never overflows, so every timed send takes the full delivery path
 /// instead of the cheaper drop path.
-const BATCH: usize = 32;
+pub(crate) const BATCH: usize = 32;
 
 /// Microseconds per packet, each the median of several runs.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -77,6 +77,16 @@ pub fn measure(runs: usize, packets: usize) -> anyhow::Result<Floor> {
         },
         floor_aes_cm_us: median(&mut both_cm).context("no AES-CM combined measurement")?,
     })
+}
+
+/// Empties a non-blocking receiver, untimed. Bounded: its buffer holds fewer than a batch and a
+/// half of sends.
+pub(crate) fn drain(rx: &UdpSocket, buf: &mut [u8]) {
+    for _ in 0..4 * BATCH {
+        if rx.recv(buf).is_err() {
+            break;
+        }
+    }
 }
 
 /// The median of `values`; `None` when empty.
@@ -163,13 +173,9 @@ impl Link {
         })
     }
 
-    /// Empties the receiver, untimed. Bounded: the buffer holds fewer than a batch and a half.
+    /// Empties the receiver, untimed.
     fn drain(&mut self) {
-        for _ in 0..4 * BATCH {
-            if self.rx.recv(&mut self.drain).is_err() {
-                break;
-            }
-        }
+        drain(&self.rx, &mut self.drain);
     }
 
     fn send_only(&mut self, packets: usize) -> anyhow::Result<f64> {

@@ -2,7 +2,7 @@
 //! protocol with headless participants (WebSocket signaling, webrtc-rs peer connections,
 //! synthetic VP8- and Opus-shaped media) and reports what users and operators would notice:
 //! loss, latency, join time, and what the server paid for it. `floor` measures what any SFU must
-//! pay per forwarded packet on this machine, `pipeline` what webrtc-rs's sans-IO core charges on top.
+//! pay per forwarded packet on this machine, `pipeline` what webrtc-rs's sans-IO core charges.
 //! See `docs/performance.md`.
 
 mod churn;

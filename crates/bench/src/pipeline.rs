@@ -1,14 +1,16 @@
 //! What webrtc-rs's sans-IO core (`rtc`) charges per forwarded packet, without its async layer:
-//! one subscribe connection, built with the server's own codecs and interceptors
-//! (`hearth_media::connection_parts`), connected in memory to a viewer connection, and then fed
-//! 1200-byte VP8 packets through `write_rtp` and drained with `poll_write`, on this thread.
+//! subscribe connections built with the server's own codecs and interceptors
+//! (`hearth_media::connection_parts`), each connected in memory to a viewer connection, then
+//! fed 1200-byte VP8 packets in turn through `write_rtp` and drained with `poll_write`, on this
+//! thread: the core alone, with a UDP send per datagram, and with the send going to a reader
+//! that waits on another thread.
 //!
-//! The server pays this plus the UDP send (the floor's) plus the async layer's driver around
-//! them (its tasks, channels, timers and wake-ups). The gap between the server's measured
-//! µs per forwarded packet and this number is what a Hearth-owned driver of the sans-IO core
-//! could at most save; see docs/performance.md.
+//! The server pays this plus its async layer's driver around it (tasks, channels, timers,
+//! wake-ups), receiving and RTCP. The gap between the server's measured µs per forwarded
+//! packet and this number is what a Hearth-owned driver of the sans-IO core could at most
+//! save; see docs/performance.md.
 
-use crate::floor::median;
+use crate::floor::{BATCH, drain, median};
 use anyhow::{Context as _, bail};
 use hearth_proto::PcTarget;
 use rtc::interceptor::Registry;
@@ -35,9 +37,6 @@ use std::time::{Duration, Instant};
 
 /// Payload bytes after the 12-byte RTP header: a full packet of a browser's VP8 packetizer.
 const PAYLOAD_BYTES: usize = 1188;
-/// Datagrams between drains of the receiving socket (as in the floor: the receive buffer never
-/// overflows, so each send takes the full delivery path).
-const BATCH: usize = 32;
 /// How long connecting in memory may take: ICE and DTLS need a few round trips of no time.
 const CONNECT_LIMIT: Duration = Duration::from_secs(10);
 /// Subscribe connections at most: a live session's audience on one server, and enough.
@@ -153,7 +152,7 @@ struct Forwarded {
 /// Forwards `packets` packets to every pair in turn, their datagrams to `sink`.
 fn forward(pairs: &mut [Pair], packets: usize, sink: &Sink<'_>) -> anyhow::Result<Forwarded> {
     let payload = bytes::Bytes::from(vec![0x5a; PAYLOAD_BYTES]);
-    let mut drain = vec![0u8; 2048];
+    let mut buf = vec![0u8; 2048];
     let mut out = Forwarded {
         us_per_packet: 0.0,
         forwarded: 0,
@@ -178,11 +177,7 @@ fn forward(pairs: &mut [Pair], packets: usize, sink: &Sink<'_>) -> anyhow::Resul
         timed += started.elapsed();
         out.forwarded += BATCH as u64;
         if let Sink::Drained { rx, .. } = sink {
-            for _ in 0..4 * BATCH {
-                if rx.recv(&mut drain).is_err() {
-                    break;
-                }
-            }
+            drain(rx, &mut buf);
         }
     }
     out.us_per_packet = timed.as_secs_f64() * 1e6 / out.forwarded.max(1) as f64;

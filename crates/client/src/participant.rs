@@ -561,8 +561,8 @@ impl Participant {
         self.vanish().await;
     }
 
-    /// Closes everything without a `leave`, like a tab being closed: the socket gets a close
-    /// frame (a browser sends one) after whatever was queued, the media connections close.
+    /// Closes everything, like a tab being closed (no `leave` of its own): the socket gets what
+    /// was queued, then a close frame (a browser sends one), the media connections close.
     pub async fn vanish(mut self) {
         self.close.notify_one();
         // The driver may be busy with a negotiation; aborted before its close frame, it would
